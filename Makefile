@@ -1,0 +1,42 @@
+# Quick start: `make clean-ja` (cleans the bundled sample) and `make test`.
+# Both create .venv and install the package on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIPELINE ?= pipelines/ja.yaml
+INPUT ?= cleaning/samples/ja_web
+OUTPUT ?= out/sample
+WORKERS ?=
+RUN_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: clean-ja test lint format bench venv clean
+
+venv: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: make PYTHON=python3.11 ...")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+clean-ja: venv
+	$(BIN)/cleaning run $(PIPELINE) --input '$(INPUT)' --output '$(OUTPUT)' $(if $(WORKERS),--workers $(WORKERS)) $(RUN_ARGS)
+
+test: venv
+	$(BIN)/ruff check cleaning tests bench
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check cleaning tests bench
+	$(BIN)/ruff format --check cleaning tests bench
+
+format: venv
+	$(BIN)/ruff format cleaning tests bench
+	$(BIN)/ruff check --fix cleaning tests bench
+
+bench: venv
+	$(BIN)/python bench/stage_throughput.py $(BENCH_ARGS)
+
+clean:
+	rm -rf out .pytest_cache

@@ -1,0 +1,3 @@
+from cleaning.cli import main
+
+main()

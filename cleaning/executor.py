@@ -1,0 +1,135 @@
+"""Run tasks in parallel: Ray actors (one per worker) or in-process for tests and debugging.
+
+Both executors take objects with `.run(cache) -> dict` and `.label`, and yield results as they
+finish. A worker keeps a small cache between tasks so a stage's model is loaded once per worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from cleaning.errors import CleaningError
+
+
+class Task(Protocol):
+    label: str
+
+    def run(self, cache: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class TaskFailed(Exception):
+    """A task raised; carries the task so the runner can name the shard."""
+
+    def __init__(self, task: Task, error: BaseException) -> None:
+        super().__init__(f"{task.label}: {type(error).__name__}: {error}")
+        self.task = task
+        self.error = error
+
+
+class LocalExecutor:
+    """Runs every task in this process, one after another (`--no-ray`)."""
+
+    workers = 1
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    def run(self, tasks: list[Task]) -> Iterator[tuple[Task, dict[str, Any] | TaskFailed]]:
+        for task in tasks:
+            try:
+                yield task, task.run(self._cache)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:
+                yield task, TaskFailed(task, exc)
+
+    def map(self, fn: Callable[[Any], Any], items: list[Any], label: str = "") -> list[Any]:
+        return [fn(item) for item in items]
+
+    def close(self) -> None:
+        self._cache.clear()
+
+
+class _Worker:
+    """Body of the Ray actor: one per worker process, holding that worker's stage cache."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str, Any] = {}
+
+    def run(self, task: Task) -> dict[str, Any]:
+        return task.run(self.cache)
+
+    def call(self, fn: Callable[[Any], Any], item: Any) -> Any:
+        return fn(item)
+
+
+class RayExecutor:
+    """A pool of Ray actors, one per worker, fed tasks as they free up.
+
+    Actors restart and retry a task if their process dies (OOM kill, lost node), so a killed
+    worker costs only the shard it was on. Embedded Ray by default; `address` joins a cluster.
+    """
+
+    def __init__(self, workers: int | None, address: str | None = None) -> None:
+        import ray
+
+        self._ray = ray
+        self._started = False
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        if not ray.is_initialized():
+            try:
+                if address:
+                    ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+                else:
+                    ray.init(
+                        num_cpus=workers or os.cpu_count(),
+                        include_dashboard=False,
+                        _node_ip_address="127.0.0.1",  # an embedded cluster serves only this machine
+                        logging_level=logging.WARNING,
+                        configure_logging=True,
+                    )
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise CleaningError(f"cannot start or join Ray (address={address or 'embedded'}): {exc}") from exc
+            self._started = True
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.workers = max(1, min(workers or cpus, cpus))
+        actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=3)(_Worker)
+        self._actors = [actor.remote() for _ in range(self.workers)]
+
+    def run(self, tasks: list[Task]) -> Iterator[tuple[Task, dict[str, Any] | TaskFailed]]:
+        ray = self._ray
+        pending = list(reversed(tasks))
+        running: dict[Any, tuple[Task, Any]] = {}
+        idle = list(self._actors)
+        while pending or running:
+            while pending and idle:
+                task, actor = pending.pop(), idle.pop()
+                running[actor.run.remote(task)] = (task, actor)
+            done, _ = ray.wait(list(running), num_returns=1)
+            task, actor = running.pop(done[0])
+            idle.append(actor)
+            try:
+                yield task, ray.get(done[0])
+            except ray.exceptions.RayError as exc:
+                cause = exc.cause if isinstance(exc, ray.exceptions.RayTaskError) else exc
+                yield task, TaskFailed(task, cause)
+
+    def map(self, fn: Callable[[Any], Any], items: list[Any], label: str = "") -> list[Any]:
+        refs = [self._actors[i % self.workers].call.remote(fn, item) for i, item in enumerate(items)]
+        return self._ray.get(refs)
+
+    def close(self) -> None:
+        for actor in self._actors:
+            self._ray.kill(actor)
+        self._actors = []
+        if self._started:
+            self._ray.shutdown()
+
+
+def make_executor(use_ray: bool, workers: int | None, address: str | None) -> LocalExecutor | RayExecutor:
+    if not use_ray:
+        return LocalExecutor()
+    return RayExecutor(workers, address)

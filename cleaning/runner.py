@@ -1,0 +1,353 @@
+"""Run a pipeline over input files: ingest, then each stage over every shard, resumable.
+
+Layout of OUTPUT (see README): `00-ingest/`, `01-<stage>/`, … each with `shards/`, `_done/`
+(one marker per finished unit of work) and `stats.json`; `rejects/<stage>/`; `run.json`;
+`summary.json`. A unit of work is skipped when its marker holds the same key (stage config,
+code version, input fingerprint) and its outputs are present, so a rerun after Ctrl-C or
+`kill -9` redoes only unfinished shards, and identical inputs give byte-identical outputs.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from cleaning.errors import CleaningError
+from cleaning.executor import LocalExecutor, RayExecutor, TaskFailed, make_executor
+from cleaning.pipeline import Pipeline, StageSpec
+from cleaning.readers import is_supported
+from cleaning.shards import TMP_SUFFIX, file_hash, read_json, write_json_atomic
+from cleaning.stage import PrepareContext, config_dict, fingerprint, sha256_text
+from cleaning.stats import aggregate, check_chain
+from cleaning.tasks import INPUT_STAGE, IngestTask, StageTask
+
+INGEST_VERSION = 1
+_STAGE_DIR = re.compile(r"^\d\d-[\w.-]+$")
+
+
+class RunFailed(CleaningError):
+    """Some shards failed; finished ones are kept and a rerun resumes. Exit code 1."""
+
+
+@dataclass
+class RunOptions:
+    inputs: list[str]
+    output: Path
+    workers: int | None = None
+    use_ray: bool = True
+    address: str | None = None
+    force: bool = False
+    progress: bool = True
+
+
+@dataclass
+class Unit:
+    """A unit of work and what the runner knows about it before running it."""
+
+    task: IngestTask | StageTask
+    done_path: Path
+    key: str
+    docs: int  # for the progress bar
+
+
+def resolve_inputs(patterns: list[str]) -> list[Path]:
+    """Expand files, directories (recursively) and globs into a sorted list of input files."""
+    found: set[Path] = set()
+    for pattern in patterns:
+        matches = glob.glob(os.path.expanduser(pattern), recursive=True) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            raise CleaningError(f"no input files match {pattern!r}")
+        for match in matches:
+            path = Path(match)
+            if path.is_dir():
+                found.update(p for p in path.rglob("*") if p.is_file() and is_supported(p))
+            elif path.is_file():
+                if not is_supported(path):
+                    raise CleaningError(f"unsupported input format: {path} (use .jsonl[.gz|.zst] or .parquet)")
+                found.add(path)
+            else:
+                raise CleaningError(f"input not found: {path}")
+    if not found:
+        raise CleaningError(f"no .jsonl/.jsonl.gz/.jsonl.zst/.parquet files in {patterns}")
+    return sorted(found, key=lambda p: str(p.resolve()))
+
+
+def source_names(paths: list[Path]) -> list[str]:
+    """Input names relative to their common folder: stable ids however the run is invoked."""
+    resolved = [p.resolve() for p in paths]
+    root = Path(os.path.commonpath([p.parent for p in resolved]))
+    return [str(p.relative_to(root)) for p in resolved]
+
+
+class Runner:
+    """Drives one run: plans units of work, skips finished ones, runs the rest, checks counts."""
+
+    def __init__(self, pipeline: Pipeline, options: RunOptions, console: Console | None = None) -> None:
+        self.pipeline = pipeline
+        self.options = options
+        self.out = options.output
+        self.console = console or Console(stderr=True)
+        self.executor: LocalExecutor | RayExecutor | None = None
+
+    def run(self) -> dict[str, Any]:
+        inputs = resolve_inputs(self.options.inputs)
+        self._prepare_output()
+        start = time.perf_counter()
+        self.executor = make_executor(self.options.use_ray, self.options.workers, self.options.address)
+        try:
+            write_json_atomic(self.out / "run.json", self._describe(inputs))
+            markers, timing = self._ingest(inputs)
+            stages = [aggregate("ingest", markers, *timing)]
+            shards = _outputs(markers, self.out / "00-ingest" / "shards")
+            for index, spec in enumerate(self.pipeline.stages, 1):
+                markers, timing = self._stage(index, spec, shards)
+                stages.append(aggregate(spec.name, markers, *timing))
+                shards = _outputs(markers, self._stage_dir(index, spec) / "shards")
+                write_json_atomic(self._stage_dir(index, spec) / "stats.json", stages[-1])
+            write_json_atomic(self.out / "00-ingest" / "stats.json", stages[0])
+        finally:
+            self.executor.close()
+        check_chain(stages)
+        self._remove_stale_stage_dirs()
+        return self._summary(stages, shards, time.perf_counter() - start)
+
+    # -- planning and bookkeeping -------------------------------------------------------
+
+    def _prepare_output(self) -> None:
+        out = self.out
+        if out.exists() and not out.is_dir():
+            raise CleaningError(f"output {out} exists and is not a directory")
+        ours = (out / "run.json").is_file()
+        if out.is_dir() and any(out.iterdir()) and not ours:
+            raise CleaningError(f"output {out} is not empty and holds no cleaning run; choose another --output")
+        if self.options.force and ours:
+            for child in out.iterdir():
+                if _STAGE_DIR.match(child.name) or child.name in ("rejects", "summary.json"):
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+        out.mkdir(parents=True, exist_ok=True)
+
+    def _describe(self, inputs: list[Path]) -> dict[str, Any]:
+        return {
+            **self.pipeline.describe(),
+            "inputs": [str(p) for p in inputs],
+            "workers": self.executor.workers if self.executor else 1,
+            "ray": self.options.use_ray,
+        }
+
+    def _stage_dir(self, index: int, spec: StageSpec) -> Path:
+        return self.out / f"{index:02d}-{spec.name}"
+
+    def _ingest(self, inputs: list[Path]) -> tuple[list[dict[str, Any]], tuple[float, int]]:
+        cfg = self.pipeline.input
+        ingest_key = sha256_text(repr((INGEST_VERSION, sorted(config_dict(cfg).items()), self.pipeline.batch_docs)))
+        base = self.out / "00-ingest"
+        units = []
+        for path, source in zip(inputs, source_names(inputs), strict=True):
+            prefix = f"{re.sub(r'[^A-Za-z0-9._-]+', '_', source)}-{sha256_text(source)[:8]}"
+            st = path.stat()
+            key = fingerprint([ingest_key, source, str(st.st_size), str(st.st_mtime_ns)])
+            done = base / "_done" / f"{prefix}.json"
+            task = IngestTask(
+                path=path,
+                source=source,
+                prefix=prefix,
+                shards_dir=base / "shards",
+                rejects_path=self.out / "rejects" / INPUT_STAGE / f"{prefix}.parquet",
+                done_path=done,
+                key=key,
+                reader=cfg,
+                shard_bytes=int(cfg.shard_mb * 1_000_000),
+                batch_docs=self.pipeline.batch_docs,
+            )
+            units.append(Unit(task, done, key, st.st_size))
+        markers, timing = self._execute("ingest", units, unit_name="bytes")
+        self._clean_dir(base, markers, self.out / "rejects" / INPUT_STAGE)
+        return markers, timing
+
+    def _stage(
+        self, index: int, spec: StageSpec, shards: list[tuple[Path, str, int]]
+    ) -> tuple[list[dict[str, Any]], tuple[float, int]]:
+        stage_dir = self._stage_dir(index, spec)
+        artifacts, artifacts_fp = self._prepare_stage(spec, stage_dir, shards)
+        units = []
+        for path, xxh, rows in shards:
+            key = fingerprint([spec.key, xxh, artifacts_fp])
+            done = stage_dir / "_done" / f"{path.stem}.json"
+            task = StageTask(
+                stage_ref=spec.ref,
+                config=spec.config,
+                artifacts=artifacts,
+                in_path=path,
+                out_path=stage_dir / "shards" / path.name,
+                rejects_path=self.out / "rejects" / spec.name / path.name,
+                done_path=done,
+                key=key,
+                instance_key=fingerprint([spec.key, artifacts_fp]),
+                batch_docs=self.pipeline.batch_docs,
+            )
+            units.append(Unit(task, done, key, rows))
+        markers, timing = self._execute(spec.name, units, unit_name="docs")
+        for marker, (_, _, rows) in zip(markers, shards, strict=True):
+            if marker["stats"]["docs_in"] != rows:
+                raise CleaningError(f"{spec.name}: shard read {marker['stats']['docs_in']} docs, expected {rows}")
+        self._clean_dir(stage_dir, markers, self.out / "rejects" / spec.name)
+        return markers, timing
+
+    def _prepare_stage(
+        self, spec: StageSpec, stage_dir: Path, shards: list[tuple[Path, str, int]]
+    ) -> tuple[Path | None, str]:
+        """Run a stage's corpus-wide step once, or reuse its artifacts if its inputs are unchanged."""
+        if not spec.cls.has_prepare():
+            return None, ""
+        workdir = stage_dir / "_prepare"
+        artifacts = workdir / "artifacts"
+        key = fingerprint([spec.key, *(xxh for _, xxh, _ in shards)])
+        done = workdir / "done.json"
+        if done.is_file() and read_json(done).get("key") == key and artifacts.is_dir():
+            return artifacts, read_json(done)["fingerprint"]
+        shutil.rmtree(artifacts, ignore_errors=True)
+        artifacts.mkdir(parents=True)
+        self.console.print(f"{spec.name}: corpus-wide step over {len(shards)} shards …")
+        assert self.executor is not None
+        ctx = PrepareContext([p for p, _, _ in shards], artifacts, self.executor.map)
+        spec.cls.prepare(spec.config, ctx)
+        files = sorted(p for p in artifacts.rglob("*") if p.is_file())
+        fp = fingerprint([f"{p.relative_to(artifacts)}={file_hash(p)}" for p in files])
+        write_json_atomic(done, {"key": key, "fingerprint": fp})
+        return artifacts, fp
+
+    def _execute(self, name: str, units: list[Unit], unit_name: str) -> tuple[list[dict[str, Any]], tuple[float, int]]:
+        """Run the units not finished yet; return every unit's marker in plan order, wall time, fresh bytes."""
+        markers: dict[Path, dict[str, Any]] = {}
+        todo = []
+        for unit in units:
+            marker = _finished(unit)
+            if marker is None:
+                todo.append(unit)
+            else:
+                markers[unit.done_path] = marker
+        resumed = len(units) - len(todo)
+        failures: list[TaskFailed] = []
+        start = time.perf_counter()
+        fresh_bytes = 0
+        label = f"{name}" + (f" ({resumed} resumed)" if resumed else "")
+        with self._progress() as progress:
+            bar = progress.add_task(label, total=sum(u.docs for u in todo) or 1, unit=unit_name)
+            by_task = {id(u.task): u for u in todo}
+            assert self.executor is not None
+            for task, result in self.executor.run([u.task for u in todo]):
+                unit = by_task[id(task)]
+                if isinstance(result, TaskFailed):
+                    failures.append(result)
+                    self.console.print(f"[red]error[/red]: {name}: {escape(str(result))}", highlight=False)
+                else:
+                    markers[unit.done_path] = result
+                    for warning in result["warnings"]:
+                        progress.console.print(f"[yellow]warning[/yellow]: {escape(warning)}", highlight=False)
+                    fresh_bytes += result["stats"]["bytes_in"]
+                progress.advance(bar, unit.docs)
+        if failures:
+            raise RunFailed(
+                f"{name}: {len(failures)} of {len(units)} units failed (first: {failures[0]}); "
+                "finished shards are kept: fix the cause and rerun the same command to resume"
+            )
+        return [markers[u.done_path] for u in units], (time.perf_counter() - start, fresh_bytes)
+
+    def _progress(self) -> Progress:
+        return Progress(
+            TextColumn("[bold]{task.description:<24}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[unit]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            disable=not self.options.progress,
+            transient=False,
+        )
+
+    def _clean_dir(self, stage_dir: Path, markers: list[dict[str, Any]], rejects_dir: Path) -> None:
+        """Delete leftovers (temp files, shards of inputs no longer in the run) so outputs match the plan."""
+        keep_shards = {o["path"] for m in markers for o in m["outputs"]}
+        keep_rejects = {m["rejects"]["path"] for m in markers if m["rejects"]}
+        for folder, keep in ((stage_dir / "shards", keep_shards), (rejects_dir, keep_rejects)):
+            if folder.is_dir():
+                for f in folder.iterdir():
+                    if f.name not in keep:
+                        f.unlink()
+        done_dir = stage_dir / "_done"
+        if done_dir.is_dir():
+            for f in done_dir.iterdir():
+                if f.name.endswith(TMP_SUFFIX):
+                    f.unlink()
+
+    def _remove_stale_stage_dirs(self) -> None:
+        """Stage folders and rejects of stages no longer in the pipeline would mislead: remove them."""
+        current = {"00-ingest"} | {self._stage_dir(i, s).name for i, s in enumerate(self.pipeline.stages, 1)}
+        names = {INPUT_STAGE} | {s.name for s in self.pipeline.stages}
+        for child in self.out.iterdir():
+            if child.is_dir() and _STAGE_DIR.match(child.name) and child.name not in current:
+                shutil.rmtree(child)
+        rejects = self.out / "rejects"
+        if rejects.is_dir():
+            for child in rejects.iterdir():
+                if child.name not in names:
+                    shutil.rmtree(child)
+
+    def _summary(
+        self, stages: list[dict[str, Any]], shards: list[tuple[Path, str, int]], wall: float
+    ) -> dict[str, Any]:
+        records_in = stages[0]["docs_in"]
+        kept = stages[-1]["kept"]
+        rejected = sum(s["rejected_total"] for s in stages)
+        if records_in != kept + rejected:
+            raise CleaningError(f"conservation failed: {records_in} records in != {kept} kept + {rejected} rejected")
+        final_dir = shards[0][0].parent if shards else self.out
+        summary = {
+            "output": str(self.out),
+            "final_shards": str(final_dir),
+            "wall_seconds": round(wall, 3),
+            "stages": stages,
+            "conservation": {"records_in": records_in, "kept": kept, "rejected": rejected},
+        }
+        write_json_atomic(self.out / "summary.json", summary)
+        return summary
+
+
+def _finished(unit: Unit) -> dict[str, Any] | None:
+    """The unit's marker if it finished with the same key and its outputs are all in place."""
+    if not unit.done_path.is_file():
+        return None
+    try:
+        marker = read_json(unit.done_path)
+    except (ValueError, OSError):
+        return None
+    if marker.get("key") != unit.key:
+        return None
+    task = unit.task
+    shards_dir = task.shards_dir if isinstance(task, IngestTask) else task.out_path.parent
+    for entry in marker["outputs"]:
+        path = shards_dir / entry["path"]
+        if not path.is_file() or path.stat().st_size != entry["bytes"]:
+            return None
+    rejects = marker.get("rejects")
+    if rejects:
+        path = task.rejects_path
+        if not path.is_file() or path.stat().st_size != rejects["bytes"]:
+            return None
+    return marker
+
+
+def _outputs(markers: list[dict[str, Any]], shards_dir: Path) -> list[tuple[Path, str, int]]:
+    """The shards a stage produced, in plan order: (path, content hash, rows)."""
+    return [(shards_dir / o["path"], o["xxh3"], o["rows"]) for m in markers for o in m["outputs"]]

@@ -1,0 +1,107 @@
+"""The stage contract: a pure function over a batch of documents, plus a config dataclass.
+
+A stage never imports Ray and never touches files of the run: the runner feeds it batches and
+writes what it returns. Keeping stages pure is what makes them testable on a list of `Doc`s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from cleaning.document import Doc, Reject, StageResult
+
+STAGES: dict[str, type[Stage]] = {}
+
+
+def register(cls: type[Stage]) -> type[Stage]:
+    """Class decorator: make a stage usable by name in pipeline configs."""
+    STAGES[cls.name] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class PrepareContext:
+    """What a corpus-wide step gets: every input shard of the stage and a folder for its artifacts.
+
+    `map` runs a picklable function over items in parallel (Ray actors or in-process), so a
+    corpus-wide step such as counting lines per host can itself use all workers.
+    """
+
+    shards: list[Path]
+    workdir: Path
+    map: Callable[[Callable[[Any], Any], list[Any], str], list[Any]]
+
+
+class Stage:
+    """Base class. Subclasses set `name` and `Config`, and override `apply` or `process`.
+
+    - `apply(doc, counters)` returns the (possibly edited) document, or a `Reject`; the default
+      `process` calls it per document. Override `process` when batching pays (model inference).
+    - `counters` is where line-level edits are counted (`"lines_removed.<rule>"`, …); the runner
+      adds them up per shard and per stage.
+    - `prepare` is the hook for a corpus-wide step (train a model, fit k-means, cluster duplicates)
+      that runs once before any shard is processed; it writes artifacts to `ctx.workdir`, and the
+      stage reads them back in `__init__` from `artifacts`. Artifacts are fingerprinted by the runner.
+    - `columns` declares the columns the stage adds, so every shard has the same schema.
+    - bump `version` when a code change alters the output: finished shards are then redone.
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type] = object
+    version: ClassVar[int] = 1
+    columns: ClassVar[dict[str, pa.DataType]] = {}
+
+    def __init__(self, config: Any, artifacts: Path | None = None) -> None:
+        self.config = config
+        self.artifacts = artifacts
+
+    @classmethod
+    def prepare(cls, config: Any, ctx: PrepareContext) -> None:
+        """Corpus-wide step before the per-shard pass; most stages need none."""
+
+    @classmethod
+    def has_prepare(cls) -> bool:
+        return cls.prepare.__func__ is not Stage.prepare.__func__  # type: ignore[attr-defined]
+
+    def process(self, docs: list[Doc]) -> StageResult:
+        """Judge a batch; every input document must come back either kept or rejected."""
+        result = StageResult()
+        for doc in docs:
+            out = self.apply(doc, result.counters)
+            if isinstance(out, Reject):
+                result.rejected.append(out)
+            else:
+                result.kept.append(out)
+        return result
+
+    def apply(self, doc: Doc, counters: Counter[str]) -> Doc | Reject:
+        raise NotImplementedError(f"stage {self.name!r} must override apply() or process()")
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A stage config as plain data (for hashing, manifests and `cleaning stages`)."""
+    return dataclasses.asdict(config)
+
+
+def stage_key(stage_cls: type[Stage], config: Any) -> str:
+    """Fingerprint of what a stage does: its name, code version and resolved config."""
+    payload = {"stage": stage_cls.name, "version": stage_cls.version, "config": config_dict(config)}
+    return sha256_text(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def fingerprint(parts: Iterable[str]) -> str:
+    """Combine fingerprints in order into one."""
+    return sha256_text("\x1f".join(parts))

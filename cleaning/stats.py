@@ -1,0 +1,137 @@
+"""Per-stage statistics: add up shard markers, check conservation, render the summary table."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from cleaning.errors import CleaningError, ConservationError
+from cleaning.shards import read_json
+
+
+def aggregate(stage: str, markers: list[dict[str, Any]], wall: float, fresh_bytes: int) -> dict[str, Any]:
+    """One stage's stats.json from its shard markers; raises if any count fails to add up."""
+    total: dict[str, Any] = {"docs_in": 0, "kept": 0, "chars_in": 0, "chars_out": 0, "bytes_in": 0, "seconds": 0.0}
+    rejected: Counter[str] = Counter()
+    counters: Counter[str] = Counter()
+    for marker in markers:
+        s = marker["stats"]
+        shard_rejected = sum(s["rejected"].values())
+        if s["docs_in"] != s["kept"] + shard_rejected:
+            names = [o["path"] for o in marker["outputs"]]
+            raise ConservationError(
+                f"{stage} {names}: {s['docs_in']} in != {s['kept']} kept + {shard_rejected} rejected"
+            )
+        for k in total:
+            total[k] += s[k]
+        rejected.update(s["rejected"])
+        counters.update(s["counters"])
+    total["rejected"] = dict(sorted(rejected.items()))
+    total["rejected_total"] = sum(rejected.values())
+    total["counters"] = dict(sorted(counters.items()))
+    total["shards"] = sum(len(m["outputs"]) for m in markers)
+    total["wall_seconds"] = round(wall, 3)
+    total["seconds"] = round(total["seconds"], 3)
+    total["fresh_bytes"] = fresh_bytes
+    total["stage"] = stage
+    return total
+
+
+def check_chain(stages: list[dict[str, Any]]) -> None:
+    """Every stage reads exactly what the one before it kept."""
+    for before, after in itertools.pairwise(stages):
+        if before["kept"] != after["docs_in"]:
+            raise ConservationError(
+                f"stage {after['stage']!r} read {after['docs_in']} documents "
+                f"but {before['stage']!r} kept {before['kept']}"
+            )
+
+
+def load_summary(output: Path) -> dict[str, Any]:
+    path = output / "summary.json"
+    if not path.is_file():
+        raise CleaningError(f"no finished run in {output} (missing summary.json); run `cleaning run` first")
+    return read_json(path)
+
+
+def render(summary: dict[str, Any], console: Console) -> None:
+    """The table a data engineer reads at the end of a run (and again with `cleaning stats`)."""
+    table = Table(
+        title=f"cleaning run: {summary['output']}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for col in ("stage", "shards", "docs in", "kept", "rejected", "chars in", "out", "wall s", "MB/s", "/cpu"):
+        table.add_column(
+            col, justify="left" if col == "stage" else "right", min_width=9 if col == "stage" else len(col)
+        )
+    for s in summary["stages"]:
+        fresh = s["fresh_bytes"]
+        mbs = f"{fresh / 1e6 / s['wall_seconds']:.2f}" if fresh and s["wall_seconds"] else "resumed"
+        core = f"{s['bytes_in'] / 1e6 / s['seconds']:.2f}" if s["seconds"] else "-"
+        table.add_row(
+            s["stage"],
+            f"{s['shards']:,}",
+            f"{s['docs_in']:,}",
+            f"{s['kept']:,}",
+            f"{s['rejected_total']:,}",
+            _human(s["chars_in"]),
+            _human(s["chars_out"]),
+            f"{s['wall_seconds']:.1f}",
+            mbs,
+            core,
+        )
+    console.print(table)
+    console.print("MB/s: text bytes per wall second this run; /cpu: per busy worker second (all shards)")
+    reasons = Table(
+        title="rejected documents by reason",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    reasons.add_column("stage")
+    reasons.add_column("reason")
+    reasons.add_column("docs", justify="right")
+    for s in summary["stages"]:
+        for reason, n in s["rejected"].items():
+            reasons.add_row(s["stage"], reason, f"{n:,}")
+    if reasons.row_count:
+        console.print(reasons)
+    edits = [(s["stage"], k, v) for s in summary["stages"] for k, v in s["counters"].items()]
+    if edits:
+        table = Table(
+            title="edits inside kept documents",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            collapse_padding=True,
+        )
+        table.add_column("stage")
+        table.add_column("counter")
+        table.add_column("count", justify="right")
+        for row in edits:
+            table.add_row(row[0], row[1], f"{row[2]:,}")
+        console.print(table)
+    c = summary["conservation"]
+    console.print(
+        f"conservation: {c['records_in']:,} input records = {c['kept']:,} kept + {c['rejected']:,} rejected "
+        f"(rejects in {summary['output']}/rejects/)  [green]ok[/green]"
+    )
+    console.print(f"output: {summary['final_shards']}")
+
+
+def _human(n: int) -> str:
+    """10432771 -> 10.4M: keeps the table narrow enough for an 80-column terminal."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)

@@ -1,0 +1,52 @@
+"""Shared fixtures: the bundled sample, ../shared data (skipped when absent), one Ray per session."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "cleaning" / "samples" / "ja_web"
+SHARED = ROOT.parent / "shared" / "data"
+PIPELINE = ROOT / "pipelines" / "ja.yaml"
+
+
+@pytest.fixture
+def sample_dir() -> Path:
+    assert any(SAMPLE.glob("*.jsonl.gz")), f"bundled sample corpus missing in {SAMPLE}"
+    return SAMPLE
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One embedded 2-CPU Ray for the whole session, bound to loopback, shut down at the end."""
+    ray = pytest.importorskip("ray")
+    # Ray workers must be able to import the test-only stages in tests/helpers.py.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="WARNING")
+    yield ray
+    ray.shutdown()
+
+
+def parquet_files(out: Path) -> dict[str, bytes]:
+    """Every data file a run wrote (stage shards and rejects), by path relative to OUTPUT."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.parquet"))}
+
+
+def output_ids(out: Path) -> tuple[Counter[str], Counter[str]]:
+    """Ids in the final shards, and ids in all rejects files, as multisets."""
+    summary_final = sorted(p for p in out.iterdir() if p.is_dir() and p.name[:2].isdigit())[-1]
+    kept = Counter(i for f in (summary_final / "shards").glob("*.parquet") for i in pq.read_table(f)["id"].to_pylist())
+    rejected = Counter(i for f in (out / "rejects").rglob("*.parquet") for i in pq.read_table(f)["id"].to_pylist())
+    return kept, rejected

@@ -1,0 +1,139 @@
+"""Bad input is quarantined with file and line, never crashes a run, never loses other documents."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+from rich.console import Console
+
+from cleaning.pipeline import load_pipeline
+from cleaning.readers import BadRecord, ReaderConfig, read_records
+from cleaning.runner import Runner, RunOptions
+from tests.conftest import PIPELINE, output_ids
+
+GOOD = [
+    {"id": f"g{i}", "text": f"これは{i}番目の正常な文書です。", "url": f"https://a.example.jp/{i}"} for i in range(5)
+]
+
+
+def jsonl(records: list[dict]) -> bytes:
+    return b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records)
+
+
+def run(inputs: list[Path], out: Path, pipeline: Path = PIPELINE) -> tuple[dict, str]:
+    log = io.StringIO()
+    options = RunOptions([str(p) for p in inputs], out, use_ray=False, progress=False)
+    summary = Runner(load_pipeline(pipeline), options, Console(file=log, width=200)).run()
+    return summary, log.getvalue()
+
+
+def quarantined(out: Path) -> list[dict]:
+    files = sorted((out / "rejects" / "_input").glob("*.parquet"))
+    return [row for f in files for row in pq.read_table(f).to_pylist()]
+
+
+BAD_LINES = [
+    (b'{"id": "u", "text": "\xff\xfe broken"}\n', "input.invalid_utf8"),
+    (b'{"id": "j", "text": "unterminated\n', "input.broken_json"),
+    (b'{"id": "m", "body": "no text field"}\n', "input.missing_text"),
+    (b'{"id": "n", "text": 42}\n', "input.missing_text"),
+    (b'{"id": "e", "text": "   "}\n', "input.empty_text"),
+    (b'["not", "an", "object"]\n', "input.not_an_object"),
+]
+
+
+@pytest.mark.parametrize(("line", "reason"), BAD_LINES, ids=[r for _, r in BAD_LINES])
+def test_each_bad_record_is_quarantined_with_file_and_line(tmp_path: Path, line: bytes, reason: str) -> None:
+    src = tmp_path / "in" / "crawl.jsonl"
+    src.parent.mkdir()
+    src.write_bytes(jsonl(GOOD[:2]) + line + jsonl(GOOD[2:]))
+    summary, log = run([src], tmp_path / "out")
+    assert f"crawl.jsonl:3: {reason.removeprefix('input.')}" in log
+    rows = quarantined(tmp_path / "out")
+    assert [(r["source"], r["line"], r["reject_reason"]) for r in rows] == [("crawl.jsonl", 3, reason)]
+    assert rows[0]["text"], "the offending record itself is kept for inspection"
+    kept, _ = output_ids(tmp_path / "out")
+    assert sorted(kept) == [g["id"] for g in GOOD]
+    assert summary["conservation"] == {"records_in": 6, "kept": 5, "rejected": 1}
+
+
+def test_invalid_utf8_bytes_are_kept_visible(tmp_path: Path) -> None:
+    src = tmp_path / "x.jsonl"
+    src.write_bytes(b'{"text": "ok\xe3\x81"}\n')
+    [item] = list(read_records(src, "x.jsonl", ReaderConfig()))
+    assert isinstance(item, BadRecord) and "\\xe3\\x81" in item.raw
+
+
+def test_truncated_gzip_keeps_what_was_read(tmp_path: Path) -> None:
+    whole = gzip.compress(jsonl([{"id": f"t{i}", "text": "日本語の文書です。" * 50} for i in range(200)]))
+    src = tmp_path / "cut.jsonl.gz"
+    src.write_bytes(whole[: len(whole) // 2])
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(jsonl(GOOD))
+    summary, log = run([src, other], tmp_path / "out")
+    assert "cut.jsonl.gz:" in log and "truncated_file" in log
+    [row] = quarantined(tmp_path / "out")
+    assert row["reject_reason"] == "input.truncated_file"
+    kept, _ = output_ids(tmp_path / "out")
+    read_before_cut = sum(1 for k in kept if k.startswith("t"))
+    assert 0 < read_before_cut < 200
+    assert all(g["id"] in kept for g in GOOD)
+    c = summary["conservation"]
+    assert c["records_in"] == c["kept"] + c["rejected"] == read_before_cut + 5 + 1
+
+
+def test_not_gzip_at_all(tmp_path: Path) -> None:
+    src = tmp_path / "fake.jsonl.gz"
+    src.write_bytes(b"this is not gzip data\n")
+    [item] = list(read_records(src, "fake.jsonl.gz", ReaderConfig()))
+    assert isinstance(item, BadRecord) and item.reason == "corrupt_file"
+
+
+def test_huge_document_is_quarantined_and_the_rest_survive(tmp_path: Path) -> None:
+    huge = {"id": "big", "text": "あ" * (50 * 1_000_000 // 3 + 10)}  # a 50 MB document
+    src = tmp_path / "big.jsonl"
+    src.write_bytes(jsonl([GOOD[0], huge, *GOOD[1:]]))
+    _, log = run([src], tmp_path / "out")
+    assert "big.jsonl:2: too_large" in log
+    [row] = quarantined(tmp_path / "out")
+    assert row["reject_reason"] == "input.too_large" and row["line"] == 2
+    kept, _ = output_ids(tmp_path / "out")
+    assert sorted(kept) == [g["id"] for g in GOOD]
+
+
+def test_line_longer_than_cap_is_skipped_without_reading_it_whole(tmp_path: Path) -> None:
+    src = tmp_path / "long.jsonl"
+    src.write_bytes(b'{"text": "' + b"a" * 3_000_000 + b'"}\n' + jsonl(GOOD[:1]))
+    items = list(read_records(src, "long.jsonl", ReaderConfig(max_doc_mb=0.1)))
+    assert isinstance(items[0], BadRecord) and items[0].reason == "too_large" and items[0].line == 1
+    assert items[1].id == GOOD[0]["id"]
+
+
+def test_missing_ids_are_generated_from_source_and_line(tmp_path: Path) -> None:
+    src = tmp_path / "sub" / "noid.jsonl"
+    src.parent.mkdir()
+    src.write_bytes(b'{"text": "\xe4\xb8\x80"}\n\n{"text": "\xe4\xba\x8c", "title": "t"}\n')
+    docs = list(read_records(src, "sub/noid.jsonl", ReaderConfig()))
+    assert [d.id for d in docs] == ["sub/noid.jsonl:1", "sub/noid.jsonl:3"]
+    assert json.loads(docs[1].fields["meta"]) == {"title": "t"}
+
+
+def test_zstd_and_parquet_inputs_with_custom_fields(tmp_path: Path) -> None:
+    records = [{"doc_id": f"z{i}", "content": f"本文{i}です。"} for i in range(3)]
+    (tmp_path / "a.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(jsonl(records)))
+    pq.write_table(
+        pa.Table.from_pylist([{"doc_id": "p1", "content": "パルケ"}, {"doc_id": "p2", "content": None}]),
+        tmp_path / "b.parquet",
+    )
+    config = ReaderConfig(text_field="content", id_field="doc_id")
+    zst = list(read_records(tmp_path / "a.jsonl.zst", "a", config))
+    assert [d.id for d in zst] == ["z0", "z1", "z2"] and zst[0].text == "本文0です。"
+    par = list(read_records(tmp_path / "b.parquet", "b", config))
+    assert par[0].id == "p1" and isinstance(par[1], BadRecord) and par[1].reason == "missing_text"

@@ -1,0 +1,97 @@
+"""The CLI: clear one-line errors with exit code 2, help with examples, stats and stages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PIPELINE, ROOT
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cleaning", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+
+
+@pytest.fixture
+def tiny_input(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.jsonl"
+    path.write_text(json.dumps({"id": "a", "text": "テスト文書です。"}, ensure_ascii=False) + "\n")
+    return path
+
+
+def assert_clean_error(result: subprocess.CompletedProcess[str], message: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr
+
+
+def test_missing_input_fails_fast(tmp_path: Path) -> None:
+    result = cli(
+        "run", str(PIPELINE), "--input", str(tmp_path / "nope.jsonl"), "--output", str(tmp_path / "o"), "--no-ray"
+    )
+    assert_clean_error(result, "input not found")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("stages: [{stage: normalise}]", "unknown stage 'normalise'"),
+        ("stages: [{stage: normalize, form: NFKC}]", "unknown option(s) ['form']"),
+        ("stages: [{stage: normalize, unicode_form: NFX}]", "unicode_form"),
+        ("input: {shard_mb: lots}\nstages: [normalize]", "shard_mb"),
+        ("stages: [normalize\n  - x: [", "invalid YAML"),
+        ("stagez: []", "unknown top-level keys"),
+    ],
+)
+def test_invalid_pipeline_config_is_a_clear_error(
+    tmp_path: Path, tiny_input: Path, yaml_text: str, message: str
+) -> None:
+    pipeline = tmp_path / "bad.yaml"
+    pipeline.write_text(yaml_text)
+    result = cli("run", str(pipeline), "--input", str(tiny_input), "--output", str(tmp_path / "o"), "--no-ray")
+    assert_clean_error(result, message)
+    assert str(pipeline) in result.stderr
+
+
+def test_missing_pipeline_file(tmp_path: Path, tiny_input: Path) -> None:
+    result = cli("run", "nope.yaml", "--input", str(tiny_input), "--output", str(tmp_path / "o"))
+    assert_clean_error(result, "pipeline config not found")
+
+
+def test_run_then_stats(tmp_path: Path, tiny_input: Path) -> None:
+    out = tmp_path / "o"
+    result = cli("run", str(PIPELINE), "-i", str(tiny_input), "-o", str(out), "--no-ray", "--set", "input.shard_mb=1")
+    assert result.returncode == 0, result.stderr
+    assert "normalize" in result.stdout and "conservation: 1 input records = 1 kept + 0 rejected" in result.stdout
+    again = cli("stats", str(out))
+    assert again.returncode == 0 and "normalize" in again.stdout
+    assert json.loads((out / "run.json").read_text())["input"]["shard_mb"] == 1
+
+
+def test_bad_override(tmp_path: Path, tiny_input: Path) -> None:
+    result = cli("run", str(PIPELINE), "-i", str(tiny_input), "-o", str(tmp_path / "o"), "--set", "dedup.x=1")
+    assert_clean_error(result, "no stage 'dedup'")
+
+
+def test_stats_without_a_run(tmp_path: Path) -> None:
+    assert_clean_error(cli("stats", str(tmp_path)), "no finished run")
+
+
+def test_stages_lists_options() -> None:
+    result = cli("stages")
+    assert result.returncode == 0
+    assert "normalize" in result.stdout and "unicode_form" in result.stdout and "shard_mb" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "stats", "stages"])
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    result = cli(command, "--help")
+    assert result.returncode == 0
+    assert "Example: cleaning " + command in result.stdout

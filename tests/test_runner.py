@@ -1,0 +1,215 @@
+"""The runner without Ray: conservation, resume, config changes, the corpus-wide hook, failures."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from rich.console import Console
+
+from cleaning.errors import CleaningError, ConservationError
+from cleaning.pipeline import load_pipeline
+from cleaning.readers import ReaderConfig, read_records
+from cleaning.runner import RunFailed, Runner, RunOptions
+from cleaning.stages.normalize import Normalize
+from tests.conftest import PIPELINE, output_ids, parquet_files
+from tests.helpers import write_pipeline
+
+
+def run(inputs: list[Path], out: Path, pipeline: Path = PIPELINE, **options: object) -> dict:
+    opts = RunOptions([str(p) for p in inputs], out, use_ray=False, progress=False, **options)
+    return Runner(load_pipeline(pipeline), opts, Console(file=io.StringIO())).run()
+
+
+def input_ids(inputs: list[Path]) -> Counter[str]:
+    """Ids of every record in the inputs, read independently of the runner."""
+    ids: Counter[str] = Counter()
+    for path in inputs:
+        for item in read_records(path, path.name, ReaderConfig()):
+            ids[getattr(item, "id", None) or f"{path.name}:{item.line}"] += 1
+    return ids
+
+
+def make_corpus(folder: Path, files: int = 3, docs: int = 40) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for f in range(files):
+        path = folder / f"part-{f}.jsonl.gz"
+        lines = [
+            json.dumps(
+                {"id": f"f{f}d{d}", "text": f"ファイル{f}の文書{d}。\n\n本文です。" * (d % 7 + 1)}, ensure_ascii=False
+            )
+            for d in range(docs)
+        ]
+        lines[3] = json.dumps({"id": f"f{f}blank", "text": "\u200b\u3000 "})  # empty after normalize
+        path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+        paths.append(path)
+    return paths
+
+
+def test_conservation_on_the_sample_corpus(tmp_path: Path, sample_dir: Path) -> None:
+    inputs = sorted(sample_dir.glob("*.jsonl.gz"))
+    summary = run([sample_dir], tmp_path / "out")
+    kept, rejected = output_ids(tmp_path / "out")
+    assert kept + rejected == input_ids(inputs)
+    c = summary["conservation"]
+    assert c["records_in"] == sum(input_ids(inputs).values()) == c["kept"] + c["rejected"]
+    assert summary["stages"][-1]["rejected"].get("normalize.empty", 0) > 0, "the sample has blank documents"
+    for stage in summary["stages"]:
+        assert stage["docs_in"] == stage["kept"] + stage["rejected_total"]
+    stats = json.loads((tmp_path / "out" / "01-normalize" / "stats.json").read_text())
+    assert stats["kept"] == c["kept"]
+
+
+def test_rejects_record_stage_and_reason(tmp_path: Path) -> None:
+    inputs = make_corpus(tmp_path / "in", files=1)
+    run(inputs, tmp_path / "out")
+    [rejects] = (tmp_path / "out" / "rejects" / "normalize").glob("*.parquet")
+    rows = pq.read_table(rejects).to_pylist()
+    assert [(r["id"], r["reject_stage"], r["reject_reason"]) for r in rows] == [
+        ("f0blank", "normalize", "normalize.empty")
+    ]
+    assert rows[0]["source"] == "part-0.jsonl.gz" and rows[0]["line"] == 4
+
+
+def test_large_file_is_split_into_bounded_shards(tmp_path: Path) -> None:
+    inputs = make_corpus(tmp_path / "in", files=1, docs=400)
+    summary = run(inputs, tmp_path / "out", PIPELINE_WITH(tmp_path, shard_mb=0.02))
+    shards = sorted((tmp_path / "out" / "00-ingest" / "shards").glob("*.parquet"))
+    assert len(shards) > 3
+    for shard in shards[:-1]:
+        text_bytes = sum(len(t.encode()) for t in pq.read_table(shard)["text"].to_pylist())
+        assert 20_000 <= text_bytes < 20_000 + 2_000  # closes right after crossing the bound
+    assert summary["stages"][1]["shards"] == len(shards)
+    kept, rejected = output_ids(tmp_path / "out")
+    assert kept + rejected == input_ids(inputs)
+
+
+def PIPELINE_WITH(tmp_path: Path, **input_options: object) -> Path:
+    return write_pipeline(tmp_path / "p.yaml", [{"stage": "normalize"}], **input_options)
+
+
+def test_rerun_skips_finished_shards_and_changes_nothing(tmp_path: Path) -> None:
+    inputs = make_corpus(tmp_path / "in")
+    out = tmp_path / "out"
+    run(inputs, out)
+    before = parquet_files(out)
+    markers = {p: p.stat().st_mtime_ns for p in out.rglob("_done/*.json")}
+    summary = run(inputs, out)
+    assert parquet_files(out) == before
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("_done/*.json")} == markers, "nothing was redone"
+    assert all(s["fresh_bytes"] == 0 for s in summary["stages"])
+
+
+def test_changing_a_stage_config_reruns_it(tmp_path: Path) -> None:
+    inputs = make_corpus(tmp_path / "in")
+    out = tmp_path / "out"
+    pipeline = tmp_path / "p.yaml"
+    write_pipeline(pipeline, [{"stage": "normalize"}])
+    run(inputs, out, pipeline)
+    ingest_markers = {p: p.stat().st_mtime_ns for p in (out / "00-ingest" / "_done").iterdir()}
+    write_pipeline(pipeline, [{"stage": "normalize", "unicode_form": "NFC"}])
+    summary = run(inputs, out, pipeline)
+    assert summary["stages"][0]["fresh_bytes"] == 0, "ingest is unchanged and resumed"
+    assert summary["stages"][1]["fresh_bytes"] > 0, "normalize ran again"
+    assert {p: p.stat().st_mtime_ns for p in (out / "00-ingest" / "_done").iterdir()} == ingest_markers
+
+
+def test_changed_input_file_is_reingested_and_removed_file_cleaned(tmp_path: Path) -> None:
+    inputs = make_corpus(tmp_path / "in")
+    out = tmp_path / "out"
+    run(inputs, out)
+    inputs[2].unlink()
+    inputs[0].write_bytes(gzip.compress(b'{"id": "new", "text": "\xe6\x96\xb0"}\n'))
+    os.utime(inputs[0], ns=(1, 1))
+    run(inputs[:2], out)
+    kept, rejected = output_ids(out)
+    assert kept + rejected == input_ids(inputs[:2])
+    assert "new" in kept and not any(k.startswith("f2") for k in kept)
+
+
+def test_force_redoes_everything(tmp_path: Path) -> None:
+    inputs = make_corpus(tmp_path / "in")
+    run(inputs, tmp_path / "out")
+    summary = run(inputs, tmp_path / "out", force=True)
+    assert all(s["fresh_bytes"] > 0 for s in summary["stages"])
+
+
+def test_removed_stage_leaves_no_stale_output(tmp_path: Path) -> None:
+    inputs = make_corpus(tmp_path / "in")
+    out = tmp_path / "out"
+    pipeline = write_pipeline(
+        tmp_path / "p.yaml", [{"stage": "normalize"}, {"stage": "tests.helpers:Sleepy", "seconds": 0}]
+    )
+    run(inputs, out, pipeline)
+    assert (out / "02-sleepy").is_dir()
+    write_pipeline(pipeline, [{"stage": "normalize"}])
+    summary = run(inputs, out, pipeline)
+    assert not (out / "02-sleepy").exists()
+    assert summary["final_shards"].endswith("01-normalize/shards")
+
+
+def test_corpus_wide_hook_runs_once_and_is_reused(tmp_path: Path) -> None:
+    inputs = make_corpus(tmp_path / "in")
+    out = tmp_path / "out"
+    pipeline = write_pipeline(
+        tmp_path / "p.yaml", [{"stage": "normalize"}, {"stage": "tests.helpers:CorpusShare", "min_chars": 30}]
+    )
+    run(inputs, out, pipeline)
+    final = [r for f in (out / "02-corpus_share" / "shards").glob("*.parquet") for r in pq.read_table(f).to_pylist()]
+    normalized = sum(pq.read_metadata(f).num_rows for f in (out / "01-normalize" / "shards").glob("*.parquet"))
+    assert {r["corpus_docs"] for r in final} == {normalized}
+    assert (out / "rejects" / "corpus_share").is_dir()
+    done = out / "02-corpus_share" / "_prepare" / "done.json"
+    stamp = done.stat().st_mtime_ns
+    run(inputs, out, pipeline)
+    assert done.stat().st_mtime_ns == stamp, "the corpus-wide step was reused"
+
+
+def test_a_stage_that_loses_documents_fails_loudly(tmp_path: Path) -> None:
+    inputs = make_corpus(tmp_path / "in", files=1)
+    pipeline = write_pipeline(tmp_path / "p.yaml", [{"stage": "tests.helpers:LoseOne"}])
+    with pytest.raises(RunFailed, match="conservation"):
+        run(inputs, tmp_path / "out", pipeline)
+
+
+def test_a_failing_shard_fails_the_run_but_keeps_the_others(tmp_path: Path) -> None:
+    inputs = make_corpus(tmp_path / "in")
+    out = tmp_path / "out"
+    pipeline = write_pipeline(tmp_path / "p.yaml", [{"stage": "tests.helpers:FailOn", "fail_id": "f1d5"}])
+    with pytest.raises(RunFailed, match=r"1 of 3 units failed.*f1d5"):
+        run(inputs, out, pipeline)
+    assert len(list((out / "01-fail_on" / "_done").glob("*.json"))) == 2
+    write_pipeline(pipeline, [{"stage": "tests.helpers:FailOn", "fail_id": "none"}])
+    run(inputs, out, pipeline)
+
+
+def test_output_folder_of_something_else_is_refused(tmp_path: Path) -> None:
+    inputs = make_corpus(tmp_path / "in")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "precious.txt").write_text("x")
+    with pytest.raises(CleaningError, match="holds no cleaning run"):
+        run(inputs, tmp_path / "out")
+
+
+def test_conservation_error_is_a_cleaning_error() -> None:
+    assert issubclass(ConservationError, CleaningError)
+
+
+def test_a_worker_builds_each_stage_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = []
+    original = Normalize.__init__
+
+    def counting_init(self: Normalize, *args: object) -> None:
+        built.append(1)
+        original(self, *args)
+
+    monkeypatch.setattr(Normalize, "__init__", counting_init)
+    run(make_corpus(tmp_path / "in", files=3), tmp_path / "out")
+    assert len(built) == 1, "one normalize object served all three shards"
