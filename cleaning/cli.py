@@ -91,10 +91,67 @@ def stages() -> None:
         console.print(table)
 
 
+rules_app = typer.Typer(help="Inspect and check the rule data of the rules stage.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("explain", epilog="Example: cleaning rules explain crawl.jsonl.gz --id doc-17")
+def rules_explain(
+    file: Annotated[Path, typer.Argument(help="JSONL(.gz/.zst) or Parquet file of documents")],
+    id_: Annotated[Optional[list[str]], typer.Option("--id", help="only these document ids (repeatable)")] = None,
+    limit: Annotated[int, typer.Option(help="show at most this many documents")] = 20,
+    rules_dir: Annotated[Optional[Path], typer.Option(help="rules folder (default: rules/)")] = None,
+    text_field: Annotated[str, typer.Option(help="input field with the text")] = "text",
+    normalize: Annotated[bool, typer.Option("--normalize/--raw", help="normalise first, as the pipeline does")] = True,
+) -> None:
+    """Show a document with removed lines struck through, each with its rule id, and every
+    document rule's measured value against its threshold. Site-level repeated lines are counted
+    over FILE itself."""
+    from cleaning.readers import ReaderConfig
+    from cleaning.rules.engine import RulesEngine
+    from cleaning.rules.explain import explain, load_docs, site_keys
+    from cleaning.rules.ruleset import load_rules
+
+    rules = load_rules(rules_dir or "")
+    docs = load_docs(file, ReaderConfig(text_field=text_field), normalize)
+    engine = RulesEngine(rules, site_keys(rules, docs))
+    explain(engine, docs, id_ or [], limit, _out())
+
+
+@rules_app.command("check", epilog="Example: cleaning rules check rules/")
+def rules_check(
+    rules_dir: Annotated[Optional[Path], typer.Argument(help="rules folder (default: rules/)")] = None,
+) -> None:
+    """Load the rule files and run every rule's examples; exit 1 if any example disagrees."""
+    from cleaning.rules.engine import RulesEngine
+    from cleaning.rules.examples import fires, iter_examples
+    from cleaning.rules.ruleset import load_rules
+
+    rules = load_rules(rules_dir or "")
+    engine = RulesEngine(rules)
+    examples = list(iter_examples(rules))
+    bad = []
+    for example in examples:
+        fired, measured = fires(rules, engine, example)
+        if fired != example.expected:
+            bad.append(f"{example.label}: {measured}")
+    console = _out()
+    for line in bad:
+        console.print(f"[red]wrong[/red] {escape(line)}", highlight=False)
+    console.print(
+        f"{len(rules.line_rules)} line rules, {len(rules.doc_rules)} document rules, "
+        f"{len(examples)} examples, {len(bad)} wrong"
+    )
+    if bad:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Entry point: user errors print one line and exit 2; failed runs exit 1; Ctrl-C exits 130."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except RunFailed as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(1)

@@ -74,11 +74,15 @@ class RayExecutor:
     """
 
     def __init__(self, workers: int | None, address: str | None = None) -> None:
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        if not address:
+            # An embedded Ray serves only this machine: keep every Ray process on 127.0.0.1.
+            # (Ray otherwise swaps 127.0.0.1 for the machine's public address; read at import.)
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         import ray
 
         self._ray = ray
         self._started = False
-        address = address or os.environ.get("RAY_ADDRESS") or None
         if not ray.is_initialized():
             try:
                 if address:
@@ -87,7 +91,7 @@ class RayExecutor:
                     ray.init(
                         num_cpus=workers or os.cpu_count(),
                         include_dashboard=False,
-                        _node_ip_address="127.0.0.1",  # an embedded cluster serves only this machine
+                        _node_ip_address="127.0.0.1",
                         logging_level=logging.WARNING,
                         configure_logging=True,
                     )

@@ -150,9 +150,9 @@ def _record_to_doc(
         return BadRecord(lineno, "too_large", f"{size:,} bytes of text, over max_doc_mb={config.max_doc_mb}", text)
     given_id = record.pop(config.id_field, None)
     doc_id = str(given_id) if given_id not in (None, "") else f"{source}:{lineno}"
-    url = record.pop("url", None)
+    url = record.pop("url") if isinstance(record.get("url"), str) else None
     meta = orjson.dumps(record, default=str).decode() if record else "{}"
-    fields = {"source": source, "line": lineno, "url": url if isinstance(url, str) else None, "meta": meta}
+    fields = {"source": source, "line": lineno, "url": url, "meta": meta}
     return Doc(doc_id, text, fields)
 
 

@@ -79,7 +79,8 @@ def resolve_inputs(patterns: list[str]) -> list[Path]:
                 raise CleaningError(f"input not found: {path}")
     if not found:
         raise CleaningError(f"no .jsonl/.jsonl.gz/.jsonl.zst/.parquet files in {patterns}")
-    return sorted(found, key=lambda p: str(p.resolve()))
+    # Absolute paths: workers of a Ray cluster do not share the driver's working directory.
+    return sorted({p.resolve() for p in found}, key=str)
 
 
 def source_names(paths: list[Path]) -> list[str]:
@@ -95,13 +96,14 @@ class Runner:
     def __init__(self, pipeline: Pipeline, options: RunOptions, console: Console | None = None) -> None:
         self.pipeline = pipeline
         self.options = options
-        self.out = options.output
+        self.out = options.output.resolve()
         self.console = console or Console(stderr=True)
         self.executor: LocalExecutor | RayExecutor | None = None
 
     def run(self) -> dict[str, Any]:
         inputs = resolve_inputs(self.options.inputs)
         self._prepare_output()
+        (self.out / "summary.json").unlink(missing_ok=True)  # a failed run must not show the last one's table
         start = time.perf_counter()
         self.executor = make_executor(self.options.use_ray, self.options.workers, self.options.address)
         try:
@@ -172,13 +174,27 @@ class Runner:
             units.append(Unit(task, done, key, st.st_size))
         markers, timing = self._execute("ingest", units, unit_name="bytes")
         self._clean_dir(base, markers, self.out / "rejects" / INPUT_STAGE)
+        files = [
+            {
+                "source": u.task.source,
+                "path": str(u.task.path),
+                "bytes": u.docs,
+                "outputs": m["outputs"],
+                "rejects": m["rejects"],
+            }
+            for u, m in zip(units, markers, strict=True)
+        ]
+        manifest = {"stage": "ingest", "version": INGEST_VERSION, "config_key": ingest_key, "config": config_dict(cfg)}
+        write_json_atomic(base / "manifest.json", {**manifest, "files": files})
         return markers, timing
 
     def _stage(
         self, index: int, spec: StageSpec, shards: list[tuple[Path, str, int]]
-    ) -> tuple[list[dict[str, Any]], tuple[float, int]]:
+    ) -> tuple[list[dict[str, Any]], tuple[float, int, float]]:
         stage_dir = self._stage_dir(index, spec)
+        started = time.perf_counter()
         artifacts, artifacts_fp = self._prepare_stage(spec, stage_dir, shards)
+        prepare_seconds = time.perf_counter() - started
         units = []
         for path, xxh, rows in shards:
             key = fingerprint([spec.key, xxh, artifacts_fp])
@@ -201,7 +217,20 @@ class Runner:
             if marker["stats"]["docs_in"] != rows:
                 raise CleaningError(f"{spec.name}: shard read {marker['stats']['docs_in']} docs, expected {rows}")
         self._clean_dir(stage_dir, markers, self.out / "rejects" / spec.name)
-        return markers, timing
+        manifest = {
+            "stage": spec.name,
+            "ref": spec.ref,
+            "version": spec.cls.version,
+            "config_key": spec.key,
+            "config": config_dict(spec.config),
+            "prepare_fingerprint": artifacts_fp or None,
+            "shards": [
+                {"input": path.name, "input_xxh3": xxh, "outputs": m["outputs"], "rejects": m["rejects"]}
+                for (path, xxh, _), m in zip(shards, markers, strict=True)
+            ],
+        }
+        write_json_atomic(stage_dir / "manifest.json", manifest)
+        return markers, (timing[0] + prepare_seconds, timing[1], prepare_seconds)
 
     def _prepare_stage(
         self, spec: StageSpec, stage_dir: Path, shards: list[tuple[Path, str, int]]

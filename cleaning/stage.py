@@ -69,6 +69,11 @@ class Stage:
         """Corpus-wide step before the per-shard pass; most stages need none."""
 
     @classmethod
+    def data_fingerprint(cls, config: Any) -> str:
+        """Hash of data files the stage reads (rules, word lists): editing them reruns the stage."""
+        return ""
+
+    @classmethod
     def has_prepare(cls) -> bool:
         return cls.prepare.__func__ is not Stage.prepare.__func__  # type: ignore[attr-defined]
 
@@ -94,7 +99,12 @@ def config_dict(config: Any) -> dict[str, Any]:
 
 def stage_key(stage_cls: type[Stage], config: Any) -> str:
     """Fingerprint of what a stage does: its name, code version and resolved config."""
-    payload = {"stage": stage_cls.name, "version": stage_cls.version, "config": config_dict(config)}
+    payload = {
+        "stage": stage_cls.name,
+        "version": stage_cls.version,
+        "config": config_dict(config),
+        "data": stage_cls.data_fingerprint(config),
+    }
     return sha256_text(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str))
 
 

@@ -15,7 +15,9 @@ from cleaning.errors import CleaningError, ConservationError
 from cleaning.shards import read_json
 
 
-def aggregate(stage: str, markers: list[dict[str, Any]], wall: float, fresh_bytes: int) -> dict[str, Any]:
+def aggregate(
+    stage: str, markers: list[dict[str, Any]], wall: float, fresh_bytes: int, prepare_seconds: float = 0.0
+) -> dict[str, Any]:
     """One stage's stats.json from its shard markers; raises if any count fails to add up."""
     total: dict[str, Any] = {"docs_in": 0, "kept": 0, "chars_in": 0, "chars_out": 0, "bytes_in": 0, "seconds": 0.0}
     rejected: Counter[str] = Counter()
@@ -36,7 +38,8 @@ def aggregate(stage: str, markers: list[dict[str, Any]], wall: float, fresh_byte
     total["rejected_total"] = sum(rejected.values())
     total["counters"] = dict(sorted(counters.items()))
     total["shards"] = sum(len(m["outputs"]) for m in markers)
-    total["wall_seconds"] = round(wall, 3)
+    total["wall_seconds"] = round(wall, 3)  # includes the corpus-wide step
+    total["prepare_seconds"] = round(prepare_seconds, 3)
     total["seconds"] = round(total["seconds"], 3)
     total["fresh_bytes"] = fresh_bytes
     total["stage"] = stage
@@ -62,13 +65,7 @@ def load_summary(output: Path) -> dict[str, Any]:
 
 def render(summary: dict[str, Any], console: Console) -> None:
     """The table a data engineer reads at the end of a run (and again with `cleaning stats`)."""
-    table = Table(
-        title=f"cleaning run: {summary['output']}",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )
+    table = _table(f"cleaning run: {summary['output']}")
     for col in ("stage", "shards", "docs in", "kept", "rejected", "chars in", "out", "wall s", "MB/s", "/cpu"):
         table.add_column(
             col, justify="left" if col == "stage" else "right", min_width=9 if col == "stage" else len(col)
@@ -91,42 +88,56 @@ def render(summary: dict[str, Any], console: Console) -> None:
         )
     console.print(table)
     console.print("MB/s: text bytes per wall second this run; /cpu: per busy worker second (all shards)")
-    reasons = Table(
-        title="rejected documents by reason",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )
-    reasons.add_column("stage")
-    reasons.add_column("reason")
-    reasons.add_column("docs", justify="right")
-    for s in summary["stages"]:
-        for reason, n in s["rejected"].items():
-            reasons.add_row(s["stage"], reason, f"{n:,}")
-    if reasons.row_count:
-        console.print(reasons)
-    edits = [(s["stage"], k, v) for s in summary["stages"] for k, v in s["counters"].items()]
-    if edits:
-        table = Table(
-            title="edits inside kept documents",
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
-            collapse_padding=True,
-        )
-        table.add_column("stage")
-        table.add_column("counter")
-        table.add_column("count", justify="right")
-        for row in edits:
-            table.add_row(row[0], row[1], f"{row[2]:,}")
-        console.print(table)
+    reasons = [(s["stage"], k, v) for s in summary["stages"] for k, v in s["rejected"].items()]
+    _print_counts(console, "rejected documents by reason", ("stage", "reason", "docs"), reasons)
+    _print_edits(console, summary["stages"])
     c = summary["conservation"]
     console.print(
         f"conservation: {c['records_in']:,} input records = {c['kept']:,} kept + {c['rejected']:,} rejected "
         f"(rejects in {summary['output']}/rejects/)  [green]ok[/green]"
     )
     console.print(f"output: {summary['final_shards']}")
+
+
+def _table(title: str) -> Table:
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+
+
+def _print_counts(
+    console: Console, title: str, columns: tuple[str, str, str], rows: list[tuple[str, str, int]]
+) -> None:
+    """A small stage / name / count table, printed only when it has rows."""
+    if not rows:
+        return
+    table = _table(title)
+    table.add_column(columns[0])
+    table.add_column(columns[1])
+    table.add_column(columns[2], justify="right")
+    for stage, name, count in rows:
+        table.add_row(stage, name, f"{count:,}")
+    console.print(table)
+
+
+def _print_edits(console: Console, stages: list[dict[str, Any]]) -> None:
+    """Counters named KIND.NAME (lines_removed.menu.block, chars_removed.menu.block) as one row per
+    NAME with a column per KIND; plain counters (empty_lines_removed) get the column "count"."""
+    rows: dict[tuple[str, str], dict[str, int]] = {}
+    for s in stages:
+        for key, value in s["counters"].items():
+            kind, dot, name = key.partition(".")
+            kind, name = (kind, name) if dot else ("count", key)
+            rows.setdefault((s["stage"], name), {})[kind] = value
+    if not rows:
+        return
+    kinds = sorted({k for counts in rows.values() for k in counts})
+    table = _table("edits inside documents (line-level rules and normalisation)")
+    table.add_column("stage")
+    table.add_column("what")
+    for kind in kinds:
+        table.add_column(kind.replace("_", " "), justify="right")
+    for (stage, name), counts in rows.items():
+        table.add_row(stage, name, *(f"{counts[k]:,}" if k in counts else "" for k in kinds))
+    console.print(table)
 
 
 def _human(n: int) -> str:

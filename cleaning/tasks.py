@@ -187,7 +187,7 @@ class StageTask:
             if schema.get_field_index(name) < 0:
                 schema = schema.append(pa.field(name, typ))
         kept_writer = ShardWriter(self.out_path, schema)
-        rejected: list[pa.Table] = []
+        rejects_writer: ShardWriter | None = None  # opened on the first reject: most shards have few
         stats = ShardStats()
         try:
             for batch in source.iter_batches(batch_size=self.batch_docs):
@@ -207,18 +207,16 @@ class StageTask:
                 stats.counters.update(result.counters)
                 kept_writer.write(docs_to_table(result.kept, schema))
                 if result.rejected:
-                    rejected.append(rejects_to_table(result.rejected, stage.name, schema))
+                    rejects_writer = rejects_writer or ShardWriter(self.rejects_path, reject_schema(schema))
+                    rejects_writer.write(rejects_to_table(result.rejected, stage.name, schema))
             outputs = [kept_writer.commit()]
+            rejects = rejects_writer.commit() if rejects_writer else None
         except BaseException:
             kept_writer.abort()
+            if rejects_writer:
+                rejects_writer.abort()
             raise
-        rejects = None
-        if rejected:
-            writer = ShardWriter(self.rejects_path, reject_schema(schema))
-            for table in rejected:
-                writer.write(table)
-            rejects = writer.commit()
-        else:
+        if rejects is None:
             self.rejects_path.unlink(missing_ok=True)
         stats.seconds = time.perf_counter() - start
         marker = {"key": self.key, "outputs": outputs, "rejects": rejects, "stats": stats.to_dict(), "warnings": []}

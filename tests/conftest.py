@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+
+# Every Ray process a test starts listens on 127.0.0.1 only (read by Ray when it is imported).
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+
 from collections import Counter
 from pathlib import Path
 
@@ -13,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "cleaning" / "samples" / "ja_web"
 SHARED = ROOT.parent / "shared" / "data"
 PIPELINE = ROOT / "pipelines" / "ja.yaml"
+NORMALIZE_ONLY = ROOT / "tests" / "normalize_only.yaml"
 
 
 @pytest.fixture

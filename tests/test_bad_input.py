@@ -16,7 +16,7 @@ from rich.console import Console
 from cleaning.pipeline import load_pipeline
 from cleaning.readers import BadRecord, ReaderConfig, read_records
 from cleaning.runner import Runner, RunOptions
-from tests.conftest import PIPELINE, output_ids
+from tests.conftest import NORMALIZE_ONLY, output_ids
 
 GOOD = [
     {"id": f"g{i}", "text": f"これは{i}番目の正常な文書です。", "url": f"https://a.example.jp/{i}"} for i in range(5)
@@ -27,7 +27,7 @@ def jsonl(records: list[dict]) -> bytes:
     return b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records)
 
 
-def run(inputs: list[Path], out: Path, pipeline: Path = PIPELINE) -> tuple[dict, str]:
+def run(inputs: list[Path], out: Path, pipeline: Path = NORMALIZE_ONLY) -> tuple[dict, str]:
     log = io.StringIO()
     options = RunOptions([str(p) for p in inputs], out, use_ray=False, progress=False)
     summary = Runner(load_pipeline(pipeline), options, Console(file=log, width=200)).run()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PIPELINE, ROOT
+from tests.conftest import NORMALIZE_ONLY, PIPELINE, ROOT
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -67,7 +67,9 @@ def test_missing_pipeline_file(tmp_path: Path, tiny_input: Path) -> None:
 
 def test_run_then_stats(tmp_path: Path, tiny_input: Path) -> None:
     out = tmp_path / "o"
-    result = cli("run", str(PIPELINE), "-i", str(tiny_input), "-o", str(out), "--no-ray", "--set", "input.shard_mb=1")
+    result = cli(
+        "run", str(NORMALIZE_ONLY), "-i", str(tiny_input), "-o", str(out), "--no-ray", "--set", "input.shard_mb=1"
+    )
     assert result.returncode == 0, result.stderr
     assert "normalize" in result.stdout and "conservation: 1 input records = 1 kept + 0 rejected" in result.stdout
     again = cli("stats", str(out))

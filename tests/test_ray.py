@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +33,8 @@ def run(inputs: list[Path], out: Path, pipeline: Path, use_ray: bool) -> dict:
 
 def test_ray_and_in_process_runs_write_identical_bytes(tmp_path: Path, ray_cluster) -> None:
     inputs = make_corpus(tmp_path / "in", files=3, docs=200)
-    pipeline = write_pipeline(tmp_path / "p.yaml", [{"stage": "normalize"}], shard_mb=0.02)
+    stages = [{"stage": "normalize"}, {"stage": "tests.helpers:CorpusShare", "min_chars": 30}]
+    pipeline = write_pipeline(tmp_path / "p.yaml", stages, shard_mb=0.02)
     run(inputs, tmp_path / "local", pipeline, use_ray=False)
     run(inputs, tmp_path / "ray", pipeline, use_ray=True)
     local, distributed = parquet_files(tmp_path / "local"), parquet_files(tmp_path / "ray")
@@ -76,3 +81,76 @@ def test_kill_9_mid_stage_then_resume_is_byte_identical(tmp_path: Path) -> None:
     assert {n: t for n, t in ((p.name, p.stat().st_mtime_ns) for p in done.glob("*.json")) if n in finished} == finished
     assert not list(out.rglob("*.tmp")), "no temp files left behind"
     assert parquet_files(out) == parquet_files(tmp_path / "ref")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop_ray_head(proc: subprocess.Popen, temp_dir: Path) -> None:
+    """Stop the head this test started, and only it (never `ray stop`, which stops every Ray here)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=20)
+    for _ in range(20):
+        leftovers = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and str(temp_dir) in _cmdline(p)]
+        if not leftovers:
+            return
+        for pid in leftovers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+    raise AssertionError(f"Ray processes of {temp_dir} survived: {leftovers}")
+
+
+def _cmdline(proc_dir: Path) -> str:
+    try:
+        return (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_join_an_existing_cluster_with_address(tmp_path: Path) -> None:
+    port = _free_port()
+    temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT)}
+    ray_bin = Path(sys.executable).parent / "ray"
+    head = subprocess.Popen(
+        [str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+         "--num-cpus=2", "--memory=2000000000", "--object-store-memory=200000000", "--include-dashboard=false",
+         f"--temp-dir={temp_dir}", "--disable-usage-stats"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        inputs = make_corpus(tmp_path / "in", files=2, docs=50)
+        out = tmp_path / "out"
+        cmd = [sys.executable, "-m", "cleaning", "run", str(ROOT / "pipelines" / "ja.yaml"), "--output", str(out)]
+        cmd += ["--address", f"127.0.0.1:{port}", "--no-progress", "--input", str(inputs[0].parent)]
+        result = None
+        for _ in range(30):  # the head takes a few seconds to come up
+            result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+            if result.returncode == 0 or "cannot start or join Ray" not in result.stderr:
+                break
+            time.sleep(1)
+        assert result is not None and result.returncode == 0, result.stderr
+        kept, rejected = output_ids(out)
+        assert kept + rejected == input_ids(inputs)
+    finally:
+        _stop_ray_head(head, temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_default_pipeline_with_corpus_wide_rules_is_identical_under_ray(
+    tmp_path: Path, ray_cluster, sample_dir
+) -> None:
+    """The rules stage's site-level count is a map-reduce over Ray actors: same bytes as in-process."""
+    pipeline = tmp_path / "ja.yaml"
+    pipeline.write_text((ROOT / "pipelines" / "ja.yaml").read_text().replace("shard_mb: 128", "shard_mb: 0.3"))
+    run([sample_dir], tmp_path / "local", pipeline, use_ray=False)
+    summary = run([sample_dir], tmp_path / "ray", pipeline, use_ray=True)
+    assert summary["stages"][0]["shards"] >= 6
+    assert summary["stages"][2]["counters"]["lines_removed.site.repeated"] > 0
+    assert parquet_files(tmp_path / "local") == parquet_files(tmp_path / "ray")

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from cleaning.pipeline import load_pipeline
 from cleaning.runner import Runner, RunOptions
-from tests.conftest import PIPELINE, output_ids
+from tests.conftest import NORMALIZE_ONLY, output_ids
 from tests.test_runner import input_ids
 
 pytestmark = pytest.mark.shared
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.shared
 
 def run(inputs: list[Path], out: Path) -> dict:
     opts = RunOptions([str(p) for p in inputs], out, use_ray=False, progress=False)
-    return Runner(load_pipeline(PIPELINE, ["input.shard_mb=8"]), opts, Console(file=io.StringIO())).run()
+    return Runner(load_pipeline(NORMALIZE_ONLY, ["input.shard_mb=8"]), opts, Console(file=io.StringIO())).run()
 
 
 def test_real_crawl_pages_are_conserved(tmp_path: Path, shared_data: Path) -> None:

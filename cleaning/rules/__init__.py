@@ -1,0 +1,1 @@
+"""Japanese rule-based cleaning: rule data from `rules/`, line classification, document metrics."""

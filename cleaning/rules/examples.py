@@ -1,0 +1,68 @@
+"""Run every rule's own examples: used by the test suite and by `cleaning rules check`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from cleaning.rules.engine import RulesEngine
+from cleaning.rules.metrics import DocView
+from cleaning.rules.ruleset import DocRule, LineRule, RuleSet
+from cleaning.rules.sitelines import repeated_lines_in
+
+
+@dataclass(frozen=True)
+class Example:
+    rule_id: str
+    text: str
+    expected: bool  # True: the rule must fire (match / reject)
+
+    index: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.rule_id}:{'fires' if self.expected else 'passes'}:{self.index}"
+
+
+def iter_examples(rules: RuleSet) -> Iterator[Example]:
+    for rule in rules.line_rules:
+        yield from (Example(rule.id, t, True, i) for i, t in enumerate(rule.match))
+        yield from (Example(rule.id, t, False, i) for i, t in enumerate(rule.no_match))
+    for doc_rule in rules.doc_rules:
+        yield from (Example(doc_rule.id, t, True, i) for i, t in enumerate(doc_rule.reject))
+        yield from (Example(doc_rule.id, t, False, i) for i, t in enumerate(doc_rule.keep))
+
+
+def fires(rules: RuleSet, engine: RulesEngine, example: Example) -> tuple[bool, str]:
+    """Whether the example's own rule fires on it, and what was measured."""
+    line_rules = {r.id: r for r in rules.line_rules}
+    if example.rule_id in line_rules:
+        return _line_rule_fires(line_rules[example.rule_id], engine, example)
+    doc_rule: DocRule = next(r for r in rules.doc_rules if r.id == example.rule_id)
+    if not doc_rule.applies(example.text):  # an example the rule never sees proves nothing
+        return not example.expected, f"example is shorter than min_doc_chars={doc_rule.min_doc_chars}"
+    value = engine.value(DocView(example.text), doc_rule)
+    return doc_rule.fails(value), f"{doc_rule.metric_key()}={value:.4g} (needs {doc_rule.threshold()})"
+
+
+def _line_rule_fires(rule: LineRule, engine: RulesEngine, example: Example) -> tuple[bool, str]:
+    text = example.text
+    if rule.lines:
+        return text.strip() in rule.lines, "exact line"
+    if rule.pattern is not None:
+        return rule.pattern.fullmatch(text.strip()) is not None, "pattern"
+    if rule.block == "site_repeated":
+        return _site_fires(rule, engine, example)
+    mask = engine._block_mask(rule, text.split("\n"), None)
+    return any(mask), f"removes {sum(mask)} of {len(mask)} lines"
+
+
+def _site_fires(rule: LineRule, engine: RulesEngine, example: Example) -> tuple[bool, str]:
+    """A 3-page site: a `match` line is put on every page, a `no_match` line on the first only."""
+    host = "koumuten.example.jp"
+    pages = [f"この会社の施工事例その{i}をご紹介します。" for i in range(3)]
+    texts = [f"{page}\n{example.text}" if example.expected or i == 0 else page for i, page in enumerate(pages)]
+    rows = [{"text": t, "url": f"https://{host}/p{i}"} for i, t in enumerate(texts)]
+    keys = repeated_lines_in(rows, rule.params["min_pages"], rule.params["min_share"])
+    removed = RulesEngine(engine.rules, keys).classify(texts[0].split("\n"), host)
+    return removed[-1] == rule.id, f"{len(keys)} repeated lines found"

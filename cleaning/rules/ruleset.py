@@ -1,0 +1,212 @@
+"""Load and validate the rule data in `rules/`: line rules, document rules and word lists.
+
+A rule is data: an id, a one-line description, what it matches, and examples that must (and must
+not) trigger it. Python holds only the generic machinery (regex, exact lines, block detectors,
+metrics); adding a pattern, a list entry or a threshold needs no code change.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import xxhash
+import yaml
+
+from cleaning.errors import CleaningError
+from cleaning.rules.metrics import METRICS
+from cleaning.rules.words import WordLists, read_word_list
+
+DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
+BLOCKS = {
+    "short_run": {"min_run", "max_chars"},
+    "separator_trail": {"separators", "lead_separators", "max_chars"},
+    "site_repeated": {"min_pages", "min_share"},
+}
+WORD_METRICS = {"word_char_ratio", "word_hits_per_kchar", "word_line_ratio"}
+
+
+@dataclass
+class LineRule:
+    id: str
+    description: str
+    lines: frozenset[str] = frozenset()
+    pattern: re.Pattern[str] | None = None
+    block: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    max_chars: int = 0  # a pattern rule only looks at lines up to this long (0: any)
+    match: list[str] = field(default_factory=list)
+    no_match: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DocRule:
+    id: str
+    description: str
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    words: str = ""  # word-list name for word_* metrics
+    min_doc_chars: int = 0  # the rule applies only to documents at least this long
+    reject: list[str] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)
+
+    def metric_key(self) -> str:
+        return f"{self.metric}:{self.words}" if self.words else self.metric
+
+    def applies(self, text: str) -> bool:
+        return len(text) >= self.min_doc_chars
+
+    def fails(self, value: float) -> bool:
+        return (self.min is not None and value < self.min) or (self.max is not None and value > self.max)
+
+    def threshold(self) -> str:
+        parts = []
+        if self.min is not None:
+            parts.append(f">= {self.min:g}")
+        if self.max is not None:
+            parts.append(f"<= {self.max:g}")
+        if self.min_doc_chars:
+            parts.append(f"(docs >= {self.min_doc_chars} chars)")
+        return " and ".join(parts)
+
+
+@dataclass
+class RuleSet:
+    line_rules: list[LineRule]
+    doc_rules: list[DocRule]
+    words: WordLists
+    fingerprint: str
+    directory: Path
+
+
+def rules_fingerprint(directory: Path) -> str:
+    """Content hash of every rule file: editing a rule reruns the rules stage."""
+    h = xxhash.xxh3_128()
+    for path in sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml", ".txt")):
+        h.update(str(path.relative_to(directory)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def load_rules(directory: Path | str = "", disable: list[str] | None = None, overrides: dict | None = None) -> RuleSet:
+    """Read `lines.yaml`, `documents.yaml` and `words/*.txt` from a rules folder."""
+    directory = Path(directory) if directory else DEFAULT_RULES_DIR
+    if not directory.is_dir():
+        raise CleaningError(f"rules folder not found: {directory}")
+    disabled = set(disable or [])
+    overrides = overrides or {}
+    line_data = _read_yaml(directory / "lines.yaml", "line_rules")
+    doc_data = _read_yaml(directory / "documents.yaml", "document_rules")
+    line_rules = [_line_rule(r, directory / "lines.yaml") for r in line_data]
+    doc_rules = [_doc_rule(r, directory / "documents.yaml", overrides) for r in doc_data]
+    ids = [r.id for r in line_rules] + [r.id for r in doc_rules]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise CleaningError(f"{directory}: rule ids used twice: {duplicates}")
+    unknown = (disabled | set(overrides)) - set(ids)
+    if unknown:
+        raise CleaningError(f"rules config names unknown rule ids {sorted(unknown)}")
+    word_names = {r.words for r in doc_rules if r.words}
+    words = WordLists({name: read_word_list(directory / "words" / f"{name}.txt") for name in sorted(word_names)})
+    return RuleSet(
+        [r for r in line_rules if r.id not in disabled],
+        [r for r in doc_rules if r.id not in disabled],
+        words,
+        rules_fingerprint(directory),
+        directory,
+    )
+
+
+def _read_yaml(path: Path, key: str) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise CleaningError(f"rule file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise CleaningError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+        raise CleaningError(f"{path}: expected a mapping with a '{key}' list")
+    return data[key]
+
+
+def _common(raw: Any, path: Path, allowed: set[str]) -> tuple[str, str]:
+    if not isinstance(raw, dict) or not raw.get("id") or not raw.get("description"):
+        raise CleaningError(f"{path}: every rule needs an 'id' and a 'description': {raw!r:.120}")
+    unknown = set(raw) - allowed
+    if unknown:
+        raise CleaningError(f"{path}: rule {raw['id']}: unknown keys {sorted(unknown)}")
+    return str(raw["id"]), str(raw["description"])
+
+
+def _line_rule(raw: Any, path: Path) -> LineRule:
+    keys = {"id", "description", "lines", "pattern", "max_chars", "block", "examples"}
+    rule_id, description = _common(raw, path, keys)
+    kinds = [k for k in ("lines", "pattern", "block") if k in raw]
+    if len(kinds) != 1:
+        raise CleaningError(f"{path}: rule {rule_id}: give exactly one of lines, pattern, block")
+    rule = LineRule(rule_id, description, max_chars=int(raw.get("max_chars") or 0))
+    if "lines" in raw:
+        rule.lines = frozenset(str(x).strip() for x in raw["lines"])
+    elif "pattern" in raw:
+        try:
+            rule.pattern = re.compile(str(raw["pattern"]))
+        except re.error as exc:
+            raise CleaningError(f"{path}: rule {rule_id}: bad pattern: {exc}") from exc
+        if rule.pattern.groupindex:
+            raise CleaningError(f"{path}: rule {rule_id}: use (?:…) groups; named groups are reserved")
+    else:
+        block = raw["block"]
+        if not isinstance(block, dict) or block.get("type") not in BLOCKS:
+            raise CleaningError(f"{path}: rule {rule_id}: block needs a type among {sorted(BLOCKS)}")
+        params = {k: v for k, v in block.items() if k != "type"}
+        if set(params) != BLOCKS[block["type"]]:
+            raise CleaningError(f"{path}: rule {rule_id}: {block['type']} takes {sorted(BLOCKS[block['type']])}")
+        rule.block, rule.params = block["type"], params
+    examples = raw.get("examples") or {}
+    rule.match = [_example(x, path, rule_id) for x in examples.get("match", [])]
+    rule.no_match = [_example(x, path, rule_id) for x in examples.get("no_match", [])]
+    if not rule.match or not rule.no_match:
+        raise CleaningError(f"{path}: rule {rule_id}: needs examples with both match and no_match")
+    return rule
+
+
+def _example(raw: Any, path: Path, rule_id: str) -> str:
+    """An example text, or `{repeat: TEXT, times: N}` for long ones."""
+    if isinstance(raw, dict):
+        if set(raw) != {"repeat", "times"}:
+            raise CleaningError(f"{path}: rule {rule_id}: an example mapping takes repeat and times")
+        return str(raw["repeat"]) * int(raw["times"])
+    return str(raw)
+
+
+def _doc_rule(raw: Any, path: Path, overrides: dict[str, Any]) -> DocRule:
+    keys = {"id", "description", "metric", "min", "max", "words", "min_doc_chars", "examples"}
+    rule_id, description = _common(raw, path, keys)
+    raw = {**raw, **(overrides.get(rule_id) or {})}
+    metric = raw.get("metric")
+    if metric not in METRICS and metric not in WORD_METRICS:
+        raise CleaningError(
+            f"{path}: rule {rule_id}: unknown metric {metric!r}; known: {sorted(METRICS) + sorted(WORD_METRICS)}"
+        )
+    if (metric in WORD_METRICS) != bool(raw.get("words")):
+        raise CleaningError(f"{path}: rule {rule_id}: word_* metrics (and only they) need 'words: LIST'")
+    if raw.get("min") is None and raw.get("max") is None:
+        raise CleaningError(f"{path}: rule {rule_id}: give min, max or both")
+    examples = raw.get("examples") or {}
+    rule = DocRule(
+        rule_id,
+        description,
+        metric,
+        None if raw.get("min") is None else float(raw["min"]),
+        None if raw.get("max") is None else float(raw["max"]),
+        str(raw.get("words") or ""),
+        int(raw.get("min_doc_chars") or 0),
+        [_example(x, path, rule_id) for x in examples.get("reject", [])],
+        [_example(x, path, rule_id) for x in examples.get("keep", [])],
+    )
+    if not rule.reject or not rule.keep:
+        raise CleaningError(f"{path}: rule {rule_id}: needs examples with both reject and keep")
+    return rule
