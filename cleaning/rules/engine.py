@@ -81,23 +81,28 @@ class RulesEngine:
 
     def classify(self, lines: list[str], host: str | None) -> list[str | None]:
         stripped = [line.strip() for line in lines]
-        removed = [self.line_rule_of(line) for line in stripped]
+        memo = self._memo
+        removed = [memo[s] if s in memo else self.line_rule_of(s) for s in stripped]
         for rule in self._blocks:
-            mask = self._block_mask(rule, stripped, host)
-            for i, hit in enumerate(mask):
-                if hit and removed[i] is None:
+            for i in self._block_hits(rule, stripped, host, removed):
+                if removed[i] is None:
                     removed[i] = rule.id
         return removed
 
-    def _block_mask(self, rule: LineRule, lines: list[str], host: str | None) -> list[bool]:
+    def _block_hits(
+        self, rule: LineRule, lines: list[str], host: str | None, removed: list[str | None] | None = None
+    ) -> list[int]:
+        """Indexes of the lines a block rule removes."""
         if rule.block == "short_run":
             return short_runs(lines, rule.params["min_run"], rule.params["max_chars"])
         if rule.block == "separator_trail":
             p = rule.params
             return separator_trails(lines, p["separators"], p["lead_separators"], p["max_chars"])
         if self._site is None or not host:
-            return [False] * len(lines)
-        return [site_key(host, line) in self._site for line in lines]
+            return []
+        site = self._site
+        todo = range(len(lines)) if removed is None else [i for i, r in enumerate(removed) if r is None]
+        return [i for i in todo if site_key(host, lines[i]) in site]  # hashing only lines still kept
 
     def analyse(self, text: str, host: str | None, all_verdicts: bool = False) -> Analysis:
         lines = text.split("\n")
@@ -151,32 +156,36 @@ def _is_menu_like(s: str, max_chars: int) -> bool:
     return len(s) <= max_chars and not s.endswith(_LINE_END_CHARS)
 
 
-def short_runs(lines: list[str], min_run: int, max_chars: int) -> list[bool]:
+def short_runs(lines: list[str], min_run: int, max_chars: int) -> list[int]:
     """Runs of at least `min_run` consecutive short lines without a sentence ending: menus, tag
     clouds, spec tables, calendars. Prose lines end with 。！？ and break the run."""
-    mask = [False] * len(lines)
-    start = 0
-    for i in range(len(lines) + 1):
-        if i < len(lines) and _is_menu_like(lines[i], max_chars):
+    hits: list[int] = []
+    run = 0
+    for i, s in enumerate(lines):
+        if len(s) <= max_chars and not s.endswith(_LINE_END_CHARS):
+            run += 1
             continue
-        if i - start >= min_run:
-            mask[start:i] = [True] * (i - start)
-        start = i + 1
-    return mask
+        if run >= min_run:
+            hits.extend(range(i - run, i))
+        run = 0
+    if run >= min_run:
+        hits.extend(range(len(lines) - run, len(lines)))
+    return hits
 
 
-def separator_trails(lines: list[str], separators: str, lead_separators: str, max_chars: int) -> list[bool]:
+def separator_trails(lines: list[str], separators: str, lead_separators: str, max_chars: int) -> list[int]:
     """Breadcrumbs written one item per line: a line that is only a separator (`>`), or an arrow-like
     separator, a space and a short item (`> 審議会`), removes itself and the short items around it.
     Bullets such as `- 砂糖 大さじ1` are not trails: `-` only counts on a line of its own."""
-    mask = [False] * len(lines)
+    hits: list[int] = []
+    starts = separators + lead_separators
     for i, s in enumerate(lines):
+        if not s or s[0] not in starts:  # the fast path: almost no line starts with a separator
+            continue
         lone = len(s) == 1 and s in separators
         lead = len(s) > 2 and s[0] in lead_separators and s[1] == " " and _is_menu_like(s, max_chars)
         if not (lone or lead):
             continue
-        mask[i] = True
-        for j in (i - 1, i + 1):
-            if 0 <= j < len(lines) and _is_menu_like(lines[j], max_chars):
-                mask[j] = True
-    return mask
+        hits.append(i)
+        hits.extend(j for j in (i - 1, i + 1) if 0 <= j < len(lines) and _is_menu_like(lines[j], max_chars))
+    return hits

@@ -53,8 +53,9 @@ def _line_rule_fires(rule: LineRule, engine: RulesEngine, example: Example) -> t
         return rule.pattern.fullmatch(text.strip()) is not None, "pattern"
     if rule.block == "site_repeated":
         return _site_fires(rule, engine, example)
-    mask = engine._block_mask(rule, text.split("\n"), None)
-    return any(mask), f"removes {sum(mask)} of {len(mask)} lines"
+    lines = text.split("\n")
+    hits = engine._block_hits(rule, lines, None)
+    return bool(hits), f"removes {len(set(hits))} of {len(lines)} lines"
 
 
 def _site_fires(rule: LineRule, engine: RulesEngine, example: Example) -> tuple[bool, str]:

@@ -67,10 +67,11 @@ class Rules(Stage):
 
     def apply(self, doc: Doc, counters: Counter[str]) -> Doc | Reject:
         analysis = self.engine.analyse(doc.text, host_of(doc.fields.get("url")))
-        for line, rule in zip(analysis.lines, analysis.removed_by, strict=True):
+        lines = analysis.lines
+        for i, rule in enumerate(analysis.removed_by):
             if rule is not None:
-                counters[f"lines_removed.{rule}"] += 1
-                counters[f"chars_removed.{rule}"] += len(line)
+                counters["lines_removed." + rule] += 1
+                counters["chars_removed." + rule] += len(lines[i])
         if not analysis.text.strip():
             return Reject(doc, "rules.all_lines_removed", f"{len(analysis.lines)} lines, all boilerplate")
         failed = analysis.failed
