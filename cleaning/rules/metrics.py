@@ -129,11 +129,15 @@ def sentences(text: str) -> list[str]:
     return out
 
 
+def _share_of_lines_ending(view: DocView, endings: tuple[str, ...]) -> float:
+    lines = [line for line in view.lines if line.strip()]
+    return sum(line.rstrip().endswith(endings) for line in lines) / len(lines) if lines else 0.0
+
+
 @metric("sentence_end_ratio")
 def sentence_end_ratio(view: DocView) -> float:
-    """Share of lines that end like a sentence (。！？ or a closing quote/bracket after one)."""
-    lines = [line for line in view.lines if line.strip()]
-    return sum(line.rstrip().endswith(_LINE_END_CHARS) for line in lines) / len(lines) if lines else 0.0
+    """Share of lines that end like a sentence (。！？ or a closing quote after one)."""
+    return _share_of_lines_ending(view, _LINE_END_CHARS)
 
 
 @metric("sentence_end_char_ratio")
@@ -162,8 +166,8 @@ def max_sentence_chars(view: DocView) -> float:
 
 @metric("ellipsis_line_ratio")
 def ellipsis_line_ratio(view: DocView) -> float:
-    lines = [line for line in view.lines if line.strip()]
-    return sum(line.rstrip().endswith(_ELLIPSIS) for line in lines) / len(lines) if lines else 0.0
+    """Share of lines ending in an ellipsis: teasers cut off mid-sentence."""
+    return _share_of_lines_ending(view, _ELLIPSIS)
 
 
 @metric("dup_line_ratio")
