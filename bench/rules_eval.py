@@ -53,8 +53,11 @@ def detect(text: str) -> dict[str, list[str]]:
 
 
 def run(path: Path, out: Path) -> dict:
+    """The default pipeline up to and including rules."""
+    pipeline = load_pipeline(ROOT / "pipelines" / "ja.yaml")
+    pipeline.stages = pipeline.stages[: [s.name for s in pipeline.stages].index("rules") + 1]
     opts = RunOptions([str(path)], out, use_ray=False, progress=False)
-    return Runner(load_pipeline(ROOT / "pipelines" / "ja.yaml"), opts, Console(file=io.StringIO())).run()
+    return Runner(pipeline, opts, Console(file=io.StringIO())).run()
 
 
 def texts(folder: Path) -> dict[str, str]:

@@ -146,6 +146,88 @@ def rules_check(
         raise typer.Exit(1)
 
 
+annotations_app = typer.Typer(help="Check annotation files and draw documents to annotate next.", no_args_is_help=True)
+app.add_typer(annotations_app, name="annotations")
+quality_app = typer.Typer(help="Train the fastText good/noise quality classifier.", no_args_is_help=True)
+app.add_typer(quality_app, name="quality")
+
+
+@annotations_app.command("check", epilog="Example: cleaning annotations check annotations/")
+def annotations_check(
+    paths: Annotated[
+        Optional[list[Path]], typer.Argument(help="JSONL files or folders (default: annotations/)")
+    ] = None,
+) -> None:
+    """Validate annotation files: schema, labels, empty texts, duplicates, conflicting labels, balance."""
+    from cleaning.quality.annotations import check_annotations
+
+    report = check_annotations(paths or [Path("annotations")])
+    console = _out()
+    for line in report.errors:
+        console.print(f"[red]error[/red] {escape(line)}", highlight=False)
+    for line in report.warnings:
+        console.print(f"[yellow]warning[/yellow] {escape(line)}", highlight=False)
+    counts = report.counts()
+    console.print(
+        f"{len(report.files)} files, {len(report.annotations)} valid annotations "
+        f"(good {counts.get('good', 0)}, noise {counts.get('noise', 0)}), "
+        f"{len(report.errors)} errors, {len(report.warnings)} warnings"
+    )
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@annotations_app.command(
+    "sample",
+    epilog="Example: cleaning annotations sample out/03-quality/shards --n 200 --out todo.jsonl --model m/quality.bin",
+)
+def annotations_sample(
+    corpus: Annotated[list[Path], typer.Argument(help="JSONL/Parquet files or a run's shard folder")],
+    out: Annotated[Path, typer.Option(help="where to write the documents to label (label left empty)")],
+    n: Annotated[int, typer.Option(help="how many documents")] = 200,
+    strategy: Annotated[str, typer.Option(help="uncertain | random | per-cluster")] = "uncertain",
+    model: Annotated[Optional[Path], typer.Option(help="trained quality model (.bin with its .card.json)")] = None,
+    seed: Annotated[int, typer.Option(help="seed for --strategy random")] = 0,
+) -> None:
+    """Draw documents for annotators to label next: the most uncertain first by default."""
+    from cleaning.quality.sample import read_corpus, sample, write_todo
+
+    records = sample(read_corpus(corpus), n, strategy, model, seed)
+    write_todo(records, out)
+    _out().print(f"wrote {len(records)} documents to {out} ({strategy})")
+
+
+@quality_app.command(
+    "train", epilog="Example: cleaning quality train --annotations annotations/ --out models/quality.bin"
+)
+def quality_train(
+    annotations: Annotated[list[Path], typer.Option("--annotations", "-a", help="JSONL files or folders (repeatable)")],
+    out: Annotated[Path, typer.Option(help="model path; the model card is written next to it")] = Path(
+        "models/quality.bin"
+    ),
+    folds: Annotated[int, typer.Option(help="cross-validation folds")] = 5,
+    good_recall: Annotated[float, typer.Option(help="CV recall on good the threshold must keep")] = 0.95,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="skip invalid annotation lines instead of refusing")
+    ] = False,
+) -> None:
+    """Choose the representation and hyper-parameters by k-fold CV, train, and write a model card."""
+    from cleaning.quality.annotations import training_set
+    from cleaning.quality.train import train_and_describe
+
+    data, report = training_set(annotations, skip_invalid)
+    for line in report.errors:
+        err.print(f"[yellow]skipped[/yellow] {escape(line)}", highlight=False)
+    card = train_and_describe(data, report, out, folds=folds, good_recall=good_recall)
+    at = card["cv"]["at_threshold"]
+    _out().print(
+        f"model {out}: {card['params']['representation']}, wordNgrams={card['params']['word_ngrams']}; "
+        f"{folds}-fold CV accuracy {card['cv']['at_0.5']['accuracy']} at 0.5; threshold {card['threshold']}: "
+        f"good recall {at['good']['recall']}, noise recall {at['noise']['recall']}; "
+        f"card {out.with_suffix('.card.md')}"
+    )
+
+
 def main() -> None:
     """Entry point: user errors print one line and exit 2; failed runs exit 1; Ctrl-C exits 130."""
     try:

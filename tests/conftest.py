@@ -18,6 +18,7 @@ SAMPLE = ROOT / "cleaning" / "samples" / "ja_web"
 SHARED = ROOT.parent / "shared" / "data"
 PIPELINE = ROOT / "pipelines" / "ja.yaml"
 NORMALIZE_ONLY = ROOT / "tests" / "normalize_only.yaml"
+RULES_ONLY = ROOT / "tests" / "rules_only.yaml"
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from rich.console import Console
 from cleaning.pipeline import load_pipeline
 from cleaning.rules.ruleset import DEFAULT_RULES_DIR
 from cleaning.runner import Runner, RunOptions
-from tests.conftest import PIPELINE, ROOT, output_ids
+from tests.conftest import ROOT, RULES_ONLY, output_ids
 from tests.helpers import write_pipeline
 from tests.test_runner import input_ids
 
@@ -29,7 +29,7 @@ PROSE = [
 FOOTER = "山中工務店は霞野市で創業五十年、地域の住まいを支えています。"
 
 
-def run(inputs: list[Path], out: Path, pipeline: Path = PIPELINE, overrides: list[str] | None = None) -> dict:
+def run(inputs: list[Path], out: Path, pipeline: Path = RULES_ONLY, overrides: list[str] | None = None) -> dict:
     opts = RunOptions([str(p) for p in inputs], out, use_ray=False, progress=False)
     return Runner(load_pipeline(pipeline, overrides), opts, Console(file=io.StringIO())).run()
 

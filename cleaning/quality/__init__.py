@@ -1,0 +1,1 @@
+"""The quality classifier: annotations, training with cross-validation, scoring, active learning."""
