@@ -54,10 +54,13 @@ def model_selection(folds: int) -> tuple[list[dict], object]:
     return rows, best
 
 
-def apply_stage(model: Path, out: Path) -> dict:
+def apply_stage(model: Path, out: Path, threshold: str) -> dict:
+    """normalize + rules + quality with this model; threshold "null" = the model card's."""
     results = {}
     for corpus in CORPORA:
-        pipeline = load_pipeline(ROOT / "pipelines" / "ja.yaml", [f"quality.model={model}"])
+        pipeline = load_pipeline(
+            ROOT / "pipelines" / "ja.yaml", [f"quality.model={model}", f"quality.threshold={threshold}"]
+        )
         pipeline.stages = pipeline.stages[: [s.name for s in pipeline.stages].index("quality") + 1]
         opts = RunOptions([str(corpus)], out / corpus.name, use_ray=False, progress=False)
         summary = Runner(pipeline, opts, Console(file=io.StringIO())).run()
@@ -85,11 +88,17 @@ def main() -> None:
         data, rep = training_set([LABELS], skip_invalid=False)
         card = train_and_describe(data, rep, Path(tmp) / "shared-labels.bin", folds=args.folds)
         report["shared_labels_model"] = {k: card[k] for k in ("params", "threshold", "cv", "learning_curve")}
-        report["stage_with_shared_labels_model"] = apply_stage(Path(tmp) / "shared-labels.bin", Path(tmp) / "a")
+        report["stage_with_shared_labels_model"] = apply_stage(Path(tmp) / "shared-labels.bin", Path(tmp) / "a", "null")
         starter, rep2 = training_set([ROOT / "annotations"], skip_invalid=False)
         card2 = train_and_describe(starter, rep2, Path(tmp) / "starter.bin", folds=args.folds)
         report["starter_model"] = {k: card2[k] for k in ("params", "threshold", "cv", "learning_curve", "data")}
-        report["stage_with_starter_model"] = apply_stage(Path(tmp) / "starter.bin", Path(tmp) / "b")
+        default = str(load_pipeline(ROOT / "pipelines" / "ja.yaml").stages[-1].config.threshold)
+        report["stage_with_starter_model_default_threshold"] = apply_stage(
+            Path(tmp) / "starter.bin", Path(tmp) / "b", default
+        )
+        report["stage_with_starter_model_cv_threshold"] = apply_stage(
+            Path(tmp) / "starter.bin", Path(tmp) / "c", "null"
+        )
     out = ROOT / "bench" / "results" / f"quality-eval-{report['date']}.json"
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(f"written: {out}")

@@ -222,3 +222,23 @@ def test_quality_train_cli(tmp_path: Path) -> None:
     ]
     refused = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert refused.returncode == 2 and "--skip-invalid" in refused.stderr
+
+
+@pytest.mark.shared
+def test_default_pipeline_rejects_little_clean_text(tmp_path: Path, shared_data: Path) -> None:
+    """The shipped starter model with the default threshold: < 5% of clean documents rejected by quality."""
+    import gzip
+
+    inputs = []
+    for name in ("ku_wikipedia_leads.jsonl.gz", "livedoor_news.jsonl.gz"):
+        with gzip.open(shared_data / "clean" / name, "rt", encoding="utf-8") as f:
+            lines = [line for line, _ in zip(f, range(800), strict=False)]
+        path = tmp_path / "in" / name.replace(".gz", "")
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("".join(lines), encoding="utf-8")
+        inputs.append(path)
+    for path in inputs:
+        opts = RunOptions([str(path)], tmp_path / path.stem, use_ray=False, progress=False)
+        summary = Runner(load_pipeline(ROOT / "pipelines" / "ja.yaml"), opts, Console(file=io.StringIO())).run()
+        quality = next(s for s in summary["stages"] if s["stage"] == "quality")
+        assert quality["rejected_total"] / quality["docs_in"] < 0.05, (path.name, quality["rejected"])
