@@ -10,6 +10,7 @@ from typing import ClassVar
 import pyarrow as pa
 
 from cleaning.document import Doc, Reject, StageResult
+from cleaning.errors import CleaningError
 from cleaning.quality import model as qm
 from cleaning.quality.annotations import annotation_files, training_set
 from cleaning.quality.train import train_and_describe
@@ -40,6 +41,10 @@ class QualityConfig:
         # Absolute paths: Ray workers may run in another working directory.
         self.model = str(_resolve(self.model)) if self.model else ""
         self.annotations = [str(_resolve(p)) for p in self.annotations]
+        if self.model and not Path(self.model).with_suffix(".card.json").is_file():
+            raise CleaningError(
+                f"quality model {self.model} or its .card.json not found (train: cleaning quality train)"
+            )
 
 
 def _resolve(path: str) -> Path:
