@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,10 @@ class StageSpec:
     def name(self) -> str:
         return self.cls.name
 
-    @property
+    @cached_property
     def key(self) -> str:
+        """Computed once per loaded pipeline: it hashes the stage's data files (rules, annotations),
+        and the runner needs it for every shard."""
         return stage_key(self.cls, self.config)
 
 
