@@ -8,9 +8,10 @@ INPUT ?= cleaning/samples/ja_web
 OUTPUT ?= out/sample
 WORKERS ?=
 RUN_ARGS ?=
+REPORT_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: clean-ja test lint format bench venv clean
+.PHONY: clean-ja report-check test lint format bench venv clean
 
 venv: $(BIN)/.installed
 
@@ -22,6 +23,12 @@ $(BIN)/.installed: pyproject.toml
 
 clean-ja: venv
 	$(BIN)/cleaning run $(PIPELINE) --input '$(INPUT)' --output '$(OUTPUT)' $(if $(WORKERS),--workers $(WORKERS)) $(RUN_ARGS)
+	$(if $(shell grep -l 'stage: *genres' $(PIPELINE)),$(BIN)/cleaning report '$(OUTPUT)' $(if $(WORKERS),--workers $(WORKERS)) $(REPORT_ARGS))
+
+# The balance report in headless Chromium (Debian's chromium package): loads, sorts, filters,
+# opens a cluster; screenshots go to out/report-check/.
+report-check: venv
+	REQUIRE_BROWSER=1 REPORT_SCREENSHOTS=out/report-check $(BIN)/python -m pytest -q -m browser $(PYTEST_ARGS)
 
 test: venv
 	$(BIN)/ruff check cleaning tests bench

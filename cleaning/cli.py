@@ -70,6 +70,37 @@ def stats(output: Annotated[Path, typer.Argument(help="output folder of a finish
     render(load_summary(output), _out())
 
 
+@app.command(epilog="Example: cleaning report out/ --weights pipelines/weights.yaml")
+def report(
+    output: Annotated[Path, typer.Argument(help="output folder of a finished run with a genres stage")],
+    weights: Annotated[
+        Optional[Path], typer.Option(help="weights YAML to preview (default: the run's balance stage weights)")
+    ] = None,
+    dest: Annotated[Optional[Path], typer.Option(help="where to write the report (default: OUTPUT/report)")] = None,
+    noise_threshold: Annotated[float, typer.Option(help="P(noise) above which a document counts as noisy")] = 0.5,
+    workers: Annotated[Optional[int], typer.Option(help="parallel workers (default: all CPUs)")] = None,
+    ray: Annotated[bool, typer.Option("--ray/--no-ray", help="--no-ray summarises in-process")] = True,
+    address: Annotated[Optional[str], typer.Option(help="join this Ray cluster")] = None,
+) -> None:
+    """Write the genre balance report: index.html (self-contained), clusters.csv/.parquet, domains.csv."""
+    from cleaning.executor import make_executor
+    from cleaning.report.build import ReportOptions, build_report
+
+    if not 0 <= noise_threshold <= 1:
+        raise CleaningError("--noise-threshold must be between 0 and 1")
+    options = ReportOptions(output, dest, weights, noise_threshold)
+    executor = make_executor(ray, workers, address)
+    try:
+        overview = build_report(options, executor.map, log=lambda line: err.print(f"report: {escape(line)}"))
+    finally:
+        executor.close()
+    files = overview["files"]
+    _out().print(
+        f"report: {files['html']} ({files['html_bytes'] / 1e6:.1f} MB, {overview['k']:,} clusters, "
+        f"{overview['seconds']:.1f} s); table: {files['clusters']}"
+    )
+
+
 @app.command(epilog="Example: cleaning stages")
 def stages() -> None:
     """List the built-in stages and their config options (and the `input:` options)."""

@@ -248,7 +248,13 @@ class Runner:
         artifacts.mkdir(parents=True)
         self.console.print(f"{spec.name}: corpus-wide step over {len(shards)} shards …")
         assert self.executor is not None
-        ctx = PrepareContext([p for p, _, _ in shards], artifacts, self.executor.map)
+        ctx = PrepareContext(
+            [p for p, _, _ in shards],
+            artifacts,
+            self.executor.map,
+            log=lambda line: self.console.print(f"{spec.name}: {escape(line)}"),
+            progress=self.options.progress and self.console.is_terminal,
+        )
         spec.cls.prepare(spec.config, ctx)
         files = sorted(p for p in artifacts.rglob("*") if p.is_file())
         fp = fingerprint([f"{p.relative_to(artifacts)}={file_hash(p)}" for p in files])

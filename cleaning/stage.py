@@ -39,6 +39,8 @@ class PrepareContext:
     shards: list[Path]
     workdir: Path
     map: Callable[[Callable[[Any], Any], list[Any], str], list[Any]]
+    log: Callable[[str], None] = print  # one line of progress for the person running the pipeline
+    progress: bool = False  # whether long steps may draw their own progress display on stderr
 
 
 class Stage:

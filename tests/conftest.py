@@ -56,3 +56,31 @@ def output_ids(out: Path) -> tuple[Counter[str], Counter[str]]:
     kept = Counter(i for f in (summary_final / "shards").glob("*.parquet") for i in pq.read_table(f)["id"].to_pylist())
     rejected = Counter(i for f in (out / "rejects").rglob("*.parquet") for i in pq.read_table(f)["id"].to_pylist())
     return kept, rejected
+
+
+def run_pipeline(inputs: list[Path], out: Path, pipeline: Path = PIPELINE, overrides: list[str] | None = None) -> dict:
+    """Run a pipeline in-process, quietly; returns summary.json's content."""
+    import io
+
+    from rich.console import Console
+
+    from cleaning.pipeline import load_pipeline
+    from cleaning.runner import Runner, RunOptions
+
+    opts = RunOptions([str(p) for p in inputs], out, use_ray=False, progress=False)
+    return Runner(load_pipeline(pipeline, overrides or []), opts, Console(file=io.StringIO())).run()
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default pipeline over the bundled sample, run once per session, with its balance report."""
+    from cleaning.report.build import ReportOptions, build_report
+
+    out = tmp_path_factory.mktemp("sample-run") / "out"
+    run_pipeline([SAMPLE], out)
+    build_report(ReportOptions(out), lambda fn, items, label: [fn(i) for i in items], log=lambda line: None)
+    return out
+
+
+def genres_dir(out: Path) -> Path:
+    return next(p for p in out.iterdir() if p.name.endswith("-genres"))

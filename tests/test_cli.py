@@ -97,3 +97,18 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
     result = cli(command, "--help")
     assert result.returncode == 0
     assert "Example: cleaning " + command in result.stdout
+
+
+def test_report_command_writes_the_report_and_fails_cleanly(tmp_path: Path, sample_run: Path) -> None:
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(sample_run, out)
+    result = cli("report", str(out), "--no-ray", "--dest", str(tmp_path / "rep"))
+    assert result.returncode == 0, result.stderr
+    assert "index.html" in result.stdout and (tmp_path / "rep" / "clusters.csv").is_file()
+    assert_clean_error(cli("report", str(tmp_path / "nothing"), "--no-ray"), "holds no cleaning run")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("clusters: {0: -1}\n")
+    assert_clean_error(cli("report", str(out), "--no-ray", "--weights", str(bad)), "weight must be a number >= 0")
+    assert_clean_error(cli("report", str(out), "--no-ray", "--noise-threshold", "2"), "between 0 and 1")

@@ -1,18 +1,16 @@
 """fastText good/noise model: tokenisation for Japanese, training, and P(noise) per document.
 
-Japanese has no spaces, so text becomes space-separated characters (spaces and newlines become
-"▁"); fastText's word n-grams then see character n-grams. Long documents are cut at line
-boundaries into chunks of about the length of an annotation, each chunk is scored, and the
-document's P(noise) is the length-weighted mean of its chunks: the share of its text that looks
-like noise, which a long article with a small ad block does not exceed.
+Text becomes characters (`cleaning.fasttext_input`); fastText's word n-grams then see character
+n-grams. Long documents are cut at line boundaries into chunks of about the length of an
+annotation, each chunk is scored, and the document's P(noise) is the length-weighted mean of its
+chunks: the share of its text that looks like noise, which a long article with a small ad block
+does not exceed.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import tempfile
-import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from cleaning.errors import CleaningError
+from cleaning.fasttext_input import tokens
 
 NOISE = "__label__noise"
 GOOD = "__label__good"
@@ -40,16 +39,6 @@ class TrainParams:
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def tokens(text: str, representation: str = "chars") -> str:
-    """One fastText input line: NFKC, whitespace as ▁, characters (or overlapping bigrams) joined by spaces."""
-    chars = ["▁" if c.isspace() else c for c in unicodedata.normalize("NFKC", text).strip()]
-    if representation == "chars":
-        return " ".join(chars)
-    if representation == "char_bigrams":
-        return " ".join(a + b for a, b in itertools.pairwise(chars)) or " ".join(chars)
-    raise CleaningError(f"unknown representation {representation!r}; use chars or char_bigrams")
 
 
 def train(texts: list[str], labels: list[str], params: TrainParams) -> Any:

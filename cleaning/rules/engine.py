@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import xxhash
 
-from cleaning.rules.metrics import _LINE_END_CHARS, DocView
+from cleaning.rules.metrics import LINE_END_CHARS, DocView
 from cleaning.rules.ruleset import DocRule, LineRule, RuleSet
 
 
@@ -153,7 +153,7 @@ def _combine(patterns: list[LineRule], limit: int) -> re.Pattern[str] | None:
 
 
 def _is_menu_like(s: str, max_chars: int) -> bool:
-    return len(s) <= max_chars and not s.endswith(_LINE_END_CHARS)
+    return len(s) <= max_chars and not s.endswith(LINE_END_CHARS)
 
 
 def short_runs(lines: list[str], min_run: int, max_chars: int) -> list[int]:
@@ -162,7 +162,7 @@ def short_runs(lines: list[str], min_run: int, max_chars: int) -> list[int]:
     hits: list[int] = []
     run = 0
     for i, s in enumerate(lines):
-        if len(s) <= max_chars and not s.endswith(_LINE_END_CHARS):
+        if len(s) <= max_chars and not s.endswith(LINE_END_CHARS):
             run += 1
             continue
         if run >= min_run:

@@ -14,7 +14,7 @@ import numpy as np
 
 SENTENCE_END = "。．.!?！？"
 _SENTENCE_END_RE = re.compile(r"[。．!?！？]|\.(?=\s|$)")
-_LINE_END_CHARS = tuple("。．.!?！？」』")
+LINE_END_CHARS = tuple("。．.!?！？」』")
 _ELLIPSIS = ("…", "...", "・・・", "‥")
 
 Metric = Callable[["DocView"], float]
@@ -137,7 +137,7 @@ def _share_of_lines_ending(view: DocView, endings: tuple[str, ...]) -> float:
 @metric("sentence_end_ratio")
 def sentence_end_ratio(view: DocView) -> float:
     """Share of lines that end like a sentence (。！？ or a closing quote after one)."""
-    return _share_of_lines_ending(view, _LINE_END_CHARS)
+    return _share_of_lines_ending(view, LINE_END_CHARS)
 
 
 @metric("sentence_end_char_ratio")
@@ -148,7 +148,7 @@ def sentence_end_char_ratio(view: DocView) -> float:
     for line in view.lines:
         s = line.rstrip()
         total += len(s)
-        if s.endswith(_LINE_END_CHARS):
+        if s.endswith(LINE_END_CHARS):
             ended += len(s)
     return ended / total if total else 0.0
 

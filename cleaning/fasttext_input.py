@@ -1,0 +1,64 @@
+"""How Japanese text becomes fastText input, shared by the quality classifier and the genre embeddings.
+
+Japanese has no spaces, so text becomes space-separated tokens: characters (whitespace becomes
+"▁"), overlapping character bigrams, or sentencepiece pieces of a model trained on the corpus. One
+definition for every stage: a model trained on one representation must be fed the same one.
+Each stage picks its representation by measurement (bench/quality_eval.py, bench/genres_eval.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from cleaning.errors import CleaningError
+
+REPRESENTATIONS = ("chars", "char_bigrams", "pieces")
+SPACE = "▁"
+
+
+def tokens(text: str, representation: str = "chars", pieces: Any = None) -> str:
+    """One fastText input line: NFKC, whitespace as ▁, tokens joined by spaces."""
+    if representation == "pieces":
+        if pieces is None:
+            raise CleaningError("the pieces representation needs a sentencepiece model")
+        return " ".join(pieces.encode(unicodedata.normalize("NFKC", text).strip(), out_type=str))
+    chars = [SPACE if c.isspace() else c for c in unicodedata.normalize("NFKC", text).strip()]
+    if representation == "chars":
+        return " ".join(chars)
+    if representation == "char_bigrams":
+        return " ".join(a + b for a, b in itertools.pairwise(chars)) or " ".join(chars)
+    raise CleaningError(f"unknown representation {representation!r}; use {' or '.join(REPRESENTATIONS)}")
+
+
+def train_pieces(text_file: Path, prefix: Path, vocab_size: int, threads: int = 1) -> Path:
+    """Train a unigram sentencepiece model on one document per line; returns the .model path."""
+    import sentencepiece as spm
+
+    try:
+        spm.SentencePieceTrainer.train(
+            input=str(text_file),
+            model_prefix=str(prefix),
+            vocab_size=vocab_size,
+            model_type="unigram",
+            character_coverage=0.9995,
+            hard_vocab_limit=False,  # a small corpus gets a smaller vocabulary instead of an error
+            max_sentence_length=1 << 16,
+            num_threads=max(1, threads),
+            minloglevel=2,
+        )
+    except RuntimeError as exc:
+        raise CleaningError(f"sentencepiece training failed: {str(exc).splitlines()[0]}") from exc
+    return prefix.with_suffix(".model")
+
+
+@lru_cache(maxsize=4)
+def load_pieces(path: str) -> Any:
+    import sentencepiece as spm
+
+    if not Path(path).is_file():
+        raise CleaningError(f"sentencepiece model not found: {path}")
+    return spm.SentencePieceProcessor(model_file=path)

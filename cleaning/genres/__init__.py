@@ -1,0 +1,1 @@
+"""Genre clustering: fastText document embeddings, k-means, per-cluster weights."""

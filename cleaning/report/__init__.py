@@ -1,0 +1,1 @@
+"""The balance report: what each genre cluster holds, for data leads choosing weights."""

@@ -1,0 +1,358 @@
+"""Build the balance report of a finished run: per-cluster table (Parquet, CSV) and one HTML file.
+
+Reads the genres stage's output shards (statistics per cluster, computed per shard in parallel),
+the rejects of later stages (what dedup and balance removed per cluster), the run's summary
+(corpus size by stage), and a weights file (the corpus mix before and after weighting).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cleaning.errors import CleaningError
+from cleaning.genres.weights import Weights, load_weights
+from cleaning.report import summarize as sm
+from cleaning.report.terms import distinctive_terms
+from cleaning.shards import read_json, write_json_atomic
+
+_STAGE_DIR = re.compile(r"^(\d\d)-([\w.-]+)$")
+TERM_CHARS = 12_000_000  # sampled characters for distinctive terms over all clusters
+
+
+@dataclass
+class Flags:
+    """When a cluster is flagged for a data lead's attention (thresholds, not code)."""
+
+    ad_per_1k_chars: float = 1.5  # ad/shop vocabulary hits per 1,000 characters
+    list_prose_share: float = 0.35  # below this share of characters in sentence-like lines: word list / listing
+    tiny_docs: int = 5  # fewer documents than this
+    host_share: float = 0.5  # one host holds more than this share of the documents…
+    host_min_docs: int = 10  # …of a cluster at least this large
+    noisy_share: float = 0.3  # share of documents above the report's noise threshold
+
+    def of(self, row: dict[str, Any]) -> list[str]:
+        flags = []
+        if row["ads_per_1k"] >= self.ad_per_1k_chars:
+            flags.append("ad-heavy")
+        if row["prose_share"] < self.list_prose_share:
+            flags.append("list-like")
+        if row["docs"] < self.tiny_docs:
+            flags.append("tiny")
+        if row["docs"] >= self.host_min_docs and row["top_host_share"] > self.host_share:
+            flags.append("one-host")
+        if row["noisy_share"] is not None and row["noisy_share"] > self.noisy_share:
+            flags.append("noisy")
+        return flags
+
+
+@dataclass
+class ReportOptions:
+    output: Path
+    dest: Path | None = None  # default OUTPUT/report
+    weights: Path | None = None  # default: the run's balance stage weights, if any
+    noise_threshold: float = 0.5  # P(noise) above which the report counts a document as doubtful
+    chars_per_token: float = 2.2  # estimate until the tokenize stage gives real counts
+    flags: Flags = field(default_factory=Flags)
+
+
+@dataclass
+class RunLayout:
+    """Where a finished run keeps what the report reads."""
+
+    output: Path
+    genres_dir: Path
+    later_stages: list[str]
+    summary: dict[str, Any]
+    run: dict[str, Any]
+
+    @classmethod
+    def find(cls, output: Path) -> RunLayout:
+        output = output.resolve()
+        if not (output / "run.json").is_file():
+            raise CleaningError(f"{output} holds no cleaning run (no run.json)")
+        if not (output / "summary.json").is_file():
+            raise CleaningError(f"{output}: the run has not finished (no summary.json); rerun `cleaning run` first")
+        dirs = sorted((m.group(2), p) for p in output.iterdir() if (m := _STAGE_DIR.match(p.name)) and p.is_dir())
+        dirs.sort(key=lambda item: item[1].name)
+        names = [name for name, _ in dirs]
+        if "genres" not in names:
+            raise CleaningError(f"{output}: the run has no genres stage; add `- stage: genres` to the pipeline")
+        index = names.index("genres")
+        return cls(
+            output,
+            dirs[index][1],
+            names[index + 1 :],
+            read_json(output / "summary.json"),
+            read_json(output / "run.json"),
+        )
+
+    @property
+    def artifacts(self) -> Path:
+        return self.genres_dir / "_prepare" / "artifacts"
+
+    def run_weights(self) -> Path | None:
+        for stage in self.run.get("stages", []):
+            if stage.get("stage") == "balance":
+                return Path(stage["weights"])
+        return None
+
+
+def build_report(options: ReportOptions, mapper: Any, log: Any = print) -> dict[str, Any]:
+    """Write index.html, clusters.parquet/csv, domains.csv and report.json; return the overview."""
+    started = time.perf_counter()
+    layout = RunLayout.find(options.output)
+    domain_of = np.load(layout.artifacts / "domain_of.npy")
+    k = len(domain_of)
+    info = read_json(layout.artifacts / "genres.json")
+    shards = sorted((layout.genres_dir / "shards").glob("*.parquet"))
+    log(f"summarising {len(shards)} shards of {k:,} clusters …")
+    summary = sm.Summary(k)
+    for part in mapper(sm.summarize_shard, [sm.ShardJob(p, k) for p in shards], "summarise clusters"):
+        summary.merge(part)
+    rejects = [
+        p for stage in layout.later_stages for p in sorted((layout.output / "rejects" / stage).glob("*.parquet"))
+    ]
+    for part in mapper(sm.summarize_rejects, [sm.RejectsJob(p, k) for p in rejects], "count later removals"):
+        summary.merge(part)
+    log("finding distinctive terms …")
+    budget = int(min(18_000, max(1_500, TERM_CHARS / max(k, 1))))  # bounded work at 10,000 clusters
+    terms = distinctive_terms(["\n".join(t for _, t in summary.sample.get(c, []))[:budget] for c in range(k)])
+    weights_path = options.weights or layout.run_weights()
+    weights = load_weights(weights_path) if weights_path else Weights()
+    rows = cluster_rows(summary, domain_of, terms, weights, options)
+    domains = domain_rows(rows)
+    overview = _overview(layout, summary, rows, info, weights, weights_path, options)
+    dest = (options.dest or layout.output / "report").resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+    _write_tables(dest, rows, domains)
+    from cleaning.report.html import render
+
+    html = render(overview, rows, domains)
+    (dest / "index.html").write_text(html, encoding="utf-8")
+    overview["files"] = {
+        "html": str(dest / "index.html"),
+        "html_bytes": len(html.encode()),
+        "clusters": str(dest / "clusters.parquet"),
+    }
+    overview["seconds"] = round(time.perf_counter() - started, 2)
+    write_json_atomic(dest / "report.json", overview)
+    return overview
+
+
+def cluster_rows(
+    s: sm.Summary, domain_of: np.ndarray, terms: list[list[str]], weights: Weights, options: ReportOptions
+) -> list[dict[str, Any]]:
+    total_docs, total_chars = max(1, int(s.docs.sum())), max(1, int(s.chars.sum()))
+    w = weights.per_cluster(domain_of)
+    after = s.chars * w
+    total_after = max(1e-9, float(after.sum()))
+    snippet_count, snippet_chars = (sm.SNIPPETS, sm.SNIPPET_CHARS) if len(domain_of) <= 1000 else (3, 120)
+    removed_by: dict[int, dict[str, int]] = {}
+    for (cl, stage, reason), n in sorted(s.removed.items()):
+        removed_by.setdefault(cl, {})[f"{stage}:{reason}"] = n
+    rows = []
+    for c in range(len(domain_of)):
+        docs, chars = int(s.docs[c]), int(s.chars[c])
+        hosts = s.hosts.get(c)
+        top_hosts = hosts.most_common(5) if hosts else []
+        removed = removed_by.get(c, {})
+        dup = sum(n for key, n in removed.items() if key.startswith("dedup:"))
+        scored = int(s.scored[c])
+        row = {
+            "cluster": c,
+            "domain": int(domain_of[c]),
+            "docs": docs,
+            "doc_share": docs / total_docs,
+            "chars": chars,
+            "char_share": chars / total_chars,
+            "est_tokens": round(chars / options.chars_per_token),
+            "quality_mean": float(s.q_sum[c] / scored) if scored else None,
+            "quality_median": _median(s.q_hist[c]) if scored else None,
+            "noisy_share": float(s.q_hist[c, int(options.noise_threshold * sm.Q_BINS) :].sum() / scored)
+            if scored
+            else None,
+            "ads_per_1k": 1000 * float(s.ad_hits[c]) / max(1, chars),
+            "prose_share": float(s.prose_chars[c]) / max(1, chars),
+            "mean_line_chars": chars / max(1, int(s.lines[c])),
+            "no_token_docs": int(s.no_tokens[c]),
+            "top_hosts": [[h, n] for h, n in top_hosts],
+            "top_host_share": top_hosts[0][1] / docs if top_hosts and docs else 0.0,
+            "terms": terms[c],
+            "snippets": [[doc_id, text[:snippet_chars]] for _, doc_id, text in s.snippets.get(c, [])[:snippet_count]],
+            "removed_later": removed,
+            "dup_rate": dup / docs if docs else 0.0,
+            "weight": float(w[c]),
+            "share_after": float(after[c] / total_after),
+        }
+        row["flags"] = options.flags.of(row)
+        rows.append(row)
+    return rows
+
+
+def domain_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        d = out.setdefault(
+            r["domain"],
+            {
+                "domain": r["domain"],
+                "clusters": 0,
+                "docs": 0,
+                "chars": 0,
+                "share_after": 0.0,
+                "doc_share": 0.0,
+                "char_share": 0.0,
+                "terms": [],
+            },
+        )
+        d["clusters"] += 1
+        for key in ("docs", "chars", "share_after", "doc_share", "char_share"):
+            d[key] += r[key]
+        if len(d["terms"]) < 8:
+            d["terms"] += [t for t in r["terms"][:2] if t not in d["terms"]]
+    return [out[d] for d in sorted(out)]
+
+
+def _median(hist: np.ndarray) -> float:
+    cum = np.cumsum(hist)
+    return float((np.searchsorted(cum, cum[-1] / 2) + 0.5) / sm.Q_BINS)
+
+
+def _overview(
+    layout: RunLayout,
+    s: sm.Summary,
+    rows: list[dict[str, Any]],
+    info: dict[str, Any],
+    weights: Weights,
+    weights_path: Path | None,
+    options: ReportOptions,
+) -> dict[str, Any]:
+    stages = [
+        {
+            "stage": st["stage"],
+            "docs_in": st["docs_in"],
+            "kept": st["kept"],
+            "chars_out": st["chars_out"],
+            "rejected": st["rejected"],
+        }
+        for st in layout.summary["stages"]
+    ]
+    kept_hist = s.q_hist.sum(axis=0)
+    rejected_scores = _quality_rejects(layout.output)
+    rejected_hist = np.histogram(rejected_scores, bins=sm.Q_BINS, range=(0, 1))[0] if len(rejected_scores) else None
+    return {
+        "output": str(layout.output),
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "k": len(rows),
+        "domains": len({r["domain"] for r in rows}),
+        "docs": int(s.docs.sum()),
+        "chars": int(s.chars.sum()),
+        "est_tokens": round(int(s.chars.sum()) / options.chars_per_token),
+        "chars_per_token": options.chars_per_token,
+        "noise_threshold": options.noise_threshold,
+        "stages": stages,
+        "conservation": layout.summary.get("conservation", {}),
+        "genres": {key: info.get(key) for key in ("documents", "params", "training")}
+        | {"fit": {k: v for k, v in (info.get("fit") or {}).items() if k != "fit_sizes"}},
+        "quality_hist": {
+            "kept": kept_hist.tolist(),
+            "rejected": rejected_hist.tolist() if rejected_hist is not None else None,
+        },
+        "weights": {
+            "path": str(weights_path) if weights_path else None,
+            "identity": weights.is_identity,
+            "default": weights.default,
+            "domains": weights.domains,
+            "clusters": weights.clusters,
+        },
+        "flags": {
+            name: sum(name in r["flags"] for r in rows)
+            for name in ("ad-heavy", "list-like", "tiny", "one-host", "noisy")
+        },
+        "flag_rules": options.flags.__dict__,
+    }
+
+
+def _quality_rejects(output: Path) -> np.ndarray:
+    files = sorted((output / "rejects" / "quality").glob("*.parquet"))
+    if not files:
+        return np.empty(0)
+    return np.concatenate([pq.read_table(f, columns=["quality_score"])["quality_score"].to_numpy() for f in files])
+
+
+_FLAT = [
+    "cluster",
+    "domain",
+    "docs",
+    "doc_share",
+    "chars",
+    "char_share",
+    "est_tokens",
+    "quality_mean",
+    "quality_median",
+    "noisy_share",
+    "ads_per_1k",
+    "prose_share",
+    "mean_line_chars",
+    "no_token_docs",
+    "top_host_share",
+    "dup_rate",
+    "weight",
+    "share_after",
+]
+
+
+def _write_tables(dest: Path, rows: list[dict[str, Any]], domains: list[dict[str, Any]]) -> None:
+    """The same cluster table for tools: Parquet (lists kept) and CSV (lists joined by ' | ')."""
+    table = pa.Table.from_pylist(
+        [
+            {
+                **{k: r[k] for k in _FLAT},
+                "flags": r["flags"],
+                "terms": r["terms"],
+                "top_hosts": [h for h, _ in r["top_hosts"]],
+                "removed_later": json.dumps(r["removed_later"]),
+                "snippet_ids": [i for i, _ in r["snippets"]],
+            }
+            for r in rows
+        ]
+    )
+    pq.write_table(table, dest / "clusters.parquet", compression="zstd")
+    with (dest / "clusters.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow([*_FLAT, "flags", "terms", "top_hosts"])
+        for r in rows:
+            writer.writerow(
+                [
+                    *(r[k] for k in _FLAT),
+                    " | ".join(r["flags"]),
+                    " | ".join(r["terms"]),
+                    " | ".join(h for h, _ in r["top_hosts"]),
+                ]
+            )
+    with (dest / "domains.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["domain", "clusters", "docs", "doc_share", "chars", "char_share", "share_after", "terms"])
+        for d in domains:
+            writer.writerow(
+                [
+                    d["domain"],
+                    d["clusters"],
+                    d["docs"],
+                    d["doc_share"],
+                    d["chars"],
+                    d["char_share"],
+                    d["share_after"],
+                    " | ".join(d["terms"]),
+                ]
+            )

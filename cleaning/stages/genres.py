@@ -1,0 +1,241 @@
+"""genres: cluster documents by topic with fastText document vectors and k-means; adds cluster columns.
+
+The corpus-wide step trains embeddings on a hashed sample of the corpus, embeds a second sample
+and fits k-means (plus optional coarse domains); the per-shard pass embeds every document and
+assigns its nearest centroid. Nothing is rejected here: weights act later (`balance`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pyarrow as pa
+import xxhash
+
+from cleaning.document import Doc, StageResult
+from cleaning.errors import CleaningError
+from cleaning.fasttext_input import REPRESENTATIONS, load_pieces, tokens, train_pieces
+from cleaning.genres import kmeans, sample
+from cleaning.genres.embeddings import EmbeddingParams, common_direction, train
+from cleaning.shards import file_hash, write_json_atomic
+from cleaning.stage import PrepareContext, Stage, register
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+EMBEDDINGS = "embeddings.bin"
+CENTROIDS = "centroids.npy"
+COMMON = "common.npy"
+DOMAINS = "domain_of.npy"
+INFO = "genres.json"
+NO_TOKENS = "no_known_tokens"
+
+
+@dataclass
+class GenresConfig:
+    k: int = field(default=0, metadata={"help": "clusters; 0 = about sqrt(documents), at most max_k"})
+    max_k: int = field(default=10_000, metadata={"help": "cap for the automatic k"})
+    domains: int = field(default=-1, metadata={"help": "coarse groups of clusters; -1 = ~sqrt(k), 0 = none"})
+    representation: str = field(default="pieces", metadata={"help": "fastText tokens: pieces, chars or char_bigrams"})
+    dim: int = field(default=100, metadata={"help": "embedding dimensions"})
+    epoch: int = field(default=5, metadata={"help": "fastText epochs over the training sample"})
+    min_count: int = field(default=5, metadata={"help": "ignore tokens rarer than this in the training sample"})
+    window: int = field(default=5, metadata={"help": "fastText context window (tokens each side)"})
+    sif_a: float = field(default=1e-3, metadata={"help": "token weight a/(a+p); 0 = plain mean of vectors"})
+    remove_common: bool = field(default=True, metadata={"help": "remove the direction all documents share"})
+    pieces_vocab: int = field(default=16_000, metadata={"help": "sentencepiece vocabulary (pieces representation)"})
+    train_mb: float = field(default=10.0, metadata={"help": "MB of text sampled to train the embeddings"})
+    fit_docs: int = field(default=300_000, metadata={"help": "documents sampled to fit k-means"})
+    threads: int = field(default=1, metadata={"help": "fastText training threads; 1 is reproducible, more is faster"})
+    embeddings: str = field(default="", metadata={"help": "a trained embeddings .bin to reuse; empty = train one"})
+    seed: int = field(default=0, metadata={"help": "seed of the initial embeddings and of k-means"})
+
+    def __post_init__(self) -> None:
+        if self.representation not in REPRESENTATIONS:
+            raise CleaningError(f"genres.representation must be one of {', '.join(REPRESENTATIONS)}")
+        if self.k < 0 or self.max_k < 1 or self.fit_docs < 1 or self.train_mb <= 0 or self.threads < 1:
+            raise CleaningError("genres: needs k >= 0, max_k >= 1, fit_docs >= 1, train_mb > 0, threads >= 1")
+        if self.embeddings:
+            path = Path(self.embeddings)
+            path = path if path.is_absolute() or path.exists() else PROJECT_ROOT / path
+            self.embeddings = str(path.resolve())  # absolute: Ray workers may run elsewhere
+            if not path.is_file():
+                raise CleaningError(f"genres.embeddings: file not found: {path}")
+            if self.representation == "pieces" and not pieces_path(path).is_file():
+                raise CleaningError(f"genres.embeddings: {pieces_path(path)} (its sentencepiece model) not found")
+
+    def params(self) -> EmbeddingParams:
+        return EmbeddingParams(
+            representation=self.representation,
+            dim=self.dim,
+            epoch=self.epoch,
+            min_count=self.min_count,
+            window=self.window,
+            threads=self.threads,
+        )
+
+
+def auto_k(docs: int, max_k: int) -> int:
+    """About sqrt(N) clusters: ~17 for the bundled sample, 1,000 at 1M documents, 10,000 at 100M."""
+    return max(2, min(max_k, round(math.sqrt(docs))))
+
+
+def auto_domains(k: int) -> int:
+    return max(2, round(math.sqrt(k))) if k >= 8 else 0
+
+
+@register
+class Genres(Stage):
+    """Topic clusters for balancing: adds cluster, domain, genre_sim (cosine to the centroid), genre_note."""
+
+    name = "genres"
+    Config = GenresConfig
+    columns: ClassVar[dict[str, pa.DataType]] = {
+        "cluster": pa.int32(),
+        "domain": pa.int32(),
+        "genre_sim": pa.float32(),
+        "genre_note": pa.string(),
+    }
+
+    def __init__(self, config: GenresConfig, artifacts: Path | None = None) -> None:
+        super().__init__(config, artifacts)
+        if artifacts is None:
+            raise CleaningError("genres: the corpus-wide step did not run (no artifacts)")
+        self.centroids = np.load(artifacts / CENTROIDS)
+        self.domain_of = np.load(artifacts / DOMAINS)
+        common = artifacts / COMMON if (artifacts / COMMON).is_file() else None
+        spec = embed_spec(config, artifacts, common)
+        self.embedder = sample.embedder_for(spec) if len(self.centroids) else None
+
+    @classmethod
+    def data_fingerprint(cls, config: GenresConfig) -> str:
+        if not config.embeddings:
+            return ""
+        model = Path(config.embeddings)
+        files = [model, pieces_path(model)] if config.representation == "pieces" else [model]
+        return ",".join(file_hash(p) if p.is_file() else "missing" for p in files)
+
+    @classmethod
+    def prepare(cls, config: GenresConfig, ctx: PrepareContext) -> None:
+        """Train embeddings (unless given), embed a sample, fit k-means and domains."""
+        sizes = [sample.shard_size(s) for s in ctx.shards]
+        docs, text_bytes = sum(n for n, _ in sizes), sum(b for _, b in sizes)
+        info: dict[str, object] = {"documents": docs, "text_bytes": text_bytes, "params": config.params().describe()}
+        scratch = ctx.workdir / "scratch"
+        scratch.mkdir()
+        try:
+            if docs and not config.embeddings:
+                info["training"] = _train_embeddings(config, ctx, scratch, text_bytes, ctx.workdir / EMBEDDINGS)
+            k = min(config.k or auto_k(docs, config.max_k), docs)
+            fit = _fit(config, ctx, scratch, docs, k) if docs else None
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        centroids = fit.centroids if fit else np.empty((0, config.dim), np.float32)
+        np.save(ctx.workdir / CENTROIDS, centroids)
+        np.save(ctx.workdir / DOMAINS, fit.domain_of if fit else np.empty(0, np.int32))
+        if fit:
+            info.update(fit=fit_info(fit))
+        write_json_atomic(ctx.workdir / INFO, info)
+
+    def process(self, docs: list[Doc]) -> StageResult:
+        result = StageResult(kept=docs)
+        if not docs:
+            return result
+        assert self.embedder is not None
+        vectors, counts = self.embedder.embed([d.text for d in docs])
+        labels, sims = kmeans.assign(vectors, self.centroids)
+        k = len(self.centroids)
+        for doc, label, sim, count in zip(docs, labels.tolist(), sims.tolist(), counts.tolist(), strict=True):
+            note = None
+            if count == 0:  # no vector: a stable hash spreads these instead of piling them into one cluster
+                label, sim, note = xxhash.xxh3_64_intdigest(doc.text.encode()) % k, 0.0, NO_TOKENS
+                result.counters["genres." + NO_TOKENS] += 1
+            doc.fields.update(cluster=label, domain=int(self.domain_of[label]), genre_sim=sim, genre_note=note)
+        return result
+
+
+def _train_embeddings(
+    config: GenresConfig, ctx: PrepareContext, scratch: Path, text_bytes: int, model: Path
+) -> dict[str, object]:
+    rate = min(1.0, config.train_mb * 1e6 / max(1, text_bytes))
+    jobs = [
+        sample.TextJob(s, scratch / f"train-{i:05d}.txt", rate, max_doc_chars=20_000) for i, s in enumerate(ctx.shards)
+    ]
+    counts = ctx.map(sample.write_training_text, jobs, "sample training text")
+    sample_docs, sample_chars = sum(d for d, _ in counts), sum(c for _, c in counts)
+    raw = scratch / "sample.txt"
+    with raw.open("wb") as out:
+        for job in jobs:
+            with job.out.open("rb") as part:
+                shutil.copyfileobj(part, out)
+            job.out.unlink()
+    params = config.params()
+    started = time.perf_counter()
+    pieces = None
+    if config.representation == "pieces":
+        ctx.log(f"training sentencepiece ({config.pieces_vocab:,} pieces) on {sample_chars / 1e6:.1f} M chars")
+        trained = train_pieces(raw, scratch / "pieces", config.pieces_vocab, params.threads)
+        pieces = load_pieces(str(shutil.move(trained, pieces_path(model))))
+    tokens_file = scratch / "tokens.txt"
+    with raw.open(encoding="utf-8") as src, tokens_file.open("w", encoding="utf-8") as dst:
+        for line in src:
+            dst.write(tokens(line, config.representation, pieces) + "\n")
+    ctx.log(f"training embeddings: {sample_docs:,} docs, {sample_chars / 1e6:.1f} M chars, {params.threads} threads")
+    train(tokens_file, params, model, seed=config.seed)
+    seconds = time.perf_counter() - started
+    ctx.log(f"embeddings trained in {seconds:.0f} s")
+    return {"sample_docs": sample_docs, "sample_chars": sample_chars, "seconds": round(seconds, 2)}
+
+
+def _fit(config: GenresConfig, ctx: PrepareContext, scratch: Path, docs: int, k: int) -> kmeans.Fit:
+    rate = min(1.0, config.fit_docs / docs)
+    spec = embed_spec(config, ctx.workdir, common=None)
+    jobs = [sample.VectorJob(s, scratch / f"fit-{i:05d}.npy", rate, spec) for i, s in enumerate(ctx.shards)]
+    ctx.map(sample.write_sample_vectors, jobs, "embed the k-means sample")
+    parts = [np.load(job.out) for job in jobs]
+    vectors = np.concatenate([p for p in parts if len(p)]) if any(len(p) for p in parts) else np.empty((0, 0))
+    if not len(vectors):
+        raise CleaningError("genres: no document has a known token; nothing to cluster (check genres.min_count)")
+    if config.remove_common:
+        common = common_direction(vectors)
+        np.save(ctx.workdir / COMMON, common)
+        vectors = vectors - np.outer(vectors @ common, common)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    domains = auto_domains(k) if config.domains < 0 else config.domains
+    ctx.log(f"fitting k-means: k={k:,}, {domains} domains, on {len(vectors):,} documents")
+    started = time.perf_counter()
+    fit = kmeans.fit(vectors, k, domains, config.seed)
+    fit.seconds = round(time.perf_counter() - started, 2)
+    ctx.log(f"k-means fitted in {fit.seconds:.0f} s")
+    return fit
+
+
+def pieces_path(model: Path) -> Path:
+    """The sentencepiece model that goes with an embeddings .bin (pieces representation)."""
+    return model.with_suffix(".pieces.model")
+
+
+def embed_spec(config: GenresConfig, artifacts: Path, common: Path | None) -> sample.EmbedSpec:
+    model = Path(config.embeddings) if config.embeddings else artifacts / EMBEDDINGS
+    pieces = pieces_path(model) if config.representation == "pieces" else None
+    return sample.EmbedSpec(model, config.representation, config.sif_a, pieces, common)
+
+
+def fit_info(fit: kmeans.Fit) -> dict[str, object]:
+    return {
+        "k": len(fit.centroids),
+        "domains": int(fit.domain_of.max()) + 1 if len(fit.domain_of) else 0,
+        "fit_docs": int(fit.sizes.sum()),
+        "inertia": round(fit.inertia, 4),
+        "seconds": fit.seconds,
+        "fit_sizes": fit.sizes.tolist(),
+    }
+
+
+def read_info(artifacts: Path) -> dict[str, object]:
+    return json.loads((artifacts / INFO).read_text(encoding="utf-8"))
