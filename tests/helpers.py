@@ -122,3 +122,20 @@ def write_pipeline(path: Path, stages: list[dict], **input_options: object) -> P
     """A pipeline YAML for a test: normalize is not implied, list every stage."""
     path.write_text(yaml.safe_dump({"input": input_options, "stages": stages}, allow_unicode=True))
     return path
+
+
+@dataclass
+class NoOptions:
+    pass
+
+
+class QualityFromMeta(Stage):
+    """Sets quality_score from the input field `q` (kept in `meta`), to test who survives dedup."""
+
+    name = "quality_from_meta"
+    Config = NoOptions
+    columns: ClassVar[dict[str, pa.DataType]] = {"quality_score": pa.float32()}
+
+    def apply(self, doc: Doc, counters: Counter[str]) -> Doc:
+        doc.fields["quality_score"] = json.loads(doc.fields.get("meta") or "{}").get("q")
+        return doc

@@ -46,6 +46,9 @@ def test_report_tables_add_up_to_the_run(sample_run: Path) -> None:
         rows = list(csv.DictReader(f))
     assert [int(r["docs"]) for r in rows] == [r["docs"] for r in table]
     assert [s["stage"] for s in overview["stages"]] == [s["stage"] for s in summary["stages"]]
+    dedup = next(s for s in summary["stages"] if s["stage"] == "dedup")
+    assert overview["dedup"]["removed_exact"] == dedup["rejected"].get("dedup.exact", 0)
+    assert sum(r["dup_rate"] * r["docs"] for r in table) == pytest.approx(dedup["rejected_total"])
     html = (report / "index.html").read_text(encoding="utf-8")
     data = embedded_data(html)
     assert len(data["clusters"]) == overview["k"]

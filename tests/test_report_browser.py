@@ -73,6 +73,7 @@ def test_sample_report_sorts_filters_and_opens_a_cluster(page, sample_run: Path,
     k = json.loads((sample_run / "report" / "report.json").read_text())["k"]
     assert len(cluster_ids(page)) == min(50, k)
     assert page.inner_text("#page-info").strip().endswith(f"{k} clusters")
+    assert page.is_visible("#dedup") and "exact" in page.inner_text("#dedup-note")
     page.click("#cluster-head th[data-key='cluster']")
     descending = cluster_ids(page)
     page.click("#cluster-head th[data-key='cluster']")

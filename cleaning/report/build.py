@@ -280,7 +280,18 @@ def _overview(
             for name in ("ad-heavy", "list-like", "tiny", "one-host", "noisy")
         },
         "flag_rules": options.flags.__dict__,
+        "dedup": _dedup_summary(layout.output),
     }
+
+
+def _dedup_summary(output: Path) -> dict[str, Any] | None:
+    """What the dedup stage found: duplicate groups by size and the most duplicated hosts."""
+    found = sorted(output.glob("*-dedup/_prepare/artifacts/dedup.json"))
+    if not found:
+        return None
+    info = read_json(found[-1])
+    keys = ("documents", "removed_exact", "removed_near", "components", "hosts", "bands", "rows", "threshold")
+    return {key: info.get(key) for key in keys}
 
 
 def _quality_rejects(output: Path) -> np.ndarray:

@@ -1,0 +1,171 @@
+"""Evaluate the dedup stage against exact ground truth (numbers for the dedup issue).
+
+Usage: python bench/dedup_eval.py [--thresholds 0.7,0.8]
+For the 3,500 crawl pages and the livedoor news set: the exact character-5-gram Jaccard of every
+pair (a sparse shingle matrix product, whitespace removed and NFKC as in the pipeline), then
+`normalize + dedup` at each threshold, in a child process on one core. Reported per threshold:
+- pairs: predicted = every pair inside one of our duplicate groups; truth = pairs with J >= t;
+- removals: precision = share of removed documents whose Jaccard with their kept copy is >= t;
+  recall = removed documents / the number a perfect dedup removes (sum of truth-group sizes - 1);
+- time of the stage (its corpus-wide step dominates), characters per second.
+Writes bench/results/dedup-eval-DATE.{json,md}; no text of ../shared is written anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unicodedata
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+CORPORA = {
+    "crawl": SHARED / "web" / "cc-main-2023-50_ja_pages.jsonl.gz",
+    "livedoor": SHARED / "clean" / "livedoor_news.jsonl.gz",
+}
+PIPELINE = "stages:\n  - stage: normalize\n  - stage: dedup\n"
+
+
+def load(path: Path) -> list[str]:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line).get("text") or "" for line in f]
+
+
+def ground_truth(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair (i < j) with its exact Jaccard of character 5-gram sets, for pairs sharing a shingle."""
+    from scipy.sparse import csr_matrix, triu
+
+    from cleaning.dedup.minhash import shingle_hashes, strip
+
+    rows, cols = [], []
+    for i, text in enumerate(texts):
+        h = np.unique(shingle_hashes(strip(unicodedata.normalize("NFKC", text)), 5))
+        rows.append(np.full(len(h), i))
+        cols.append(h.astype(np.int64))
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    _, c = np.unique(c, return_inverse=True)
+    x = csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(texts), c.max() + 1))
+    sizes = np.asarray(x.sum(axis=1)).ravel()
+    inter = triu(x @ x.T, k=1).tocoo()
+    jaccard = inter.data / (sizes[inter.row] + sizes[inter.col] - inter.data)
+    return inter.row, inter.col, jaccard
+
+
+def run_dedup(texts: list[str], out: Path, threshold: float) -> tuple[dict, float]:
+    source = out.parent / f"{out.name}.jsonl"
+    source.write_text(
+        "".join(json.dumps({"id": f"d{i:06d}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(texts)),
+        encoding="utf-8",
+    )
+    pipeline = out.parent / "dedup-eval.yaml"
+    pipeline.write_text(PIPELINE)
+    args = [
+        sys.executable,
+        "-m",
+        "cleaning",
+        "run",
+        str(pipeline),
+        "-i",
+        str(source),
+        "-o",
+        str(out),
+        "--no-ray",
+        "--no-progress",
+        "--set",
+        f"dedup.threshold={threshold}",
+    ]
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status:
+        raise SystemExit(proc.stderr.read())
+    wall = time.perf_counter() - started
+    stats = json.loads(next(out.glob("*-dedup/stats.json")).read_text())
+    return {
+        "stage_seconds": stats["wall_seconds"],
+        "run_wall_s": round(wall, 1),
+        "peak_rss_mb": usage.ru_maxrss // 1024,
+        "chars": stats["chars_in"],
+    }, wall
+
+
+def removals(out: Path) -> list[tuple[int, int]]:
+    files = sorted((out / "rejects" / "dedup").glob("*.parquet"))
+    if not files:
+        return []
+    table = pa.concat_tables(pq.read_table(f, columns=["id", "dup_of"]) for f in files)
+    return [(int(a[1:]), int(b[1:])) for a, b in zip(table["id"].to_pylist(), table["dup_of"].to_pylist(), strict=True)]
+
+
+def score(n: int, truth: tuple[np.ndarray, np.ndarray, np.ndarray], removed: list[tuple[int, int]], t: float) -> dict:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rows, cols, jac = truth
+    good = jac >= t
+    truth_pairs = set(zip(rows[good].tolist(), cols[good].tolist(), strict=True))
+    pair_j = dict(zip(zip(rows.tolist(), cols.tolist(), strict=True), jac.tolist(), strict=True))
+    groups: dict[int, set[int]] = {}
+    for doc, kept in removed:
+        groups.setdefault(kept, {kept}).add(doc)
+    predicted = {(min(a, b), max(a, b)) for g in groups.values() for a in g for b in g if a < b}
+    hit = len(predicted & truth_pairs)
+    graph = coo_matrix((np.ones(int(good.sum())), (rows[good], cols[good])), shape=(n, n))
+    _, comp = connected_components(graph, directed=False)
+    ideal = n - len(np.unique(comp))
+    removal_ok = sum(pair_j.get((min(d, k), max(d, k)), 0.0) >= t for d, k in removed)
+    return {
+        "truth_pairs": len(truth_pairs),
+        "predicted_pairs": len(predicted),
+        "pair_precision": round(hit / len(predicted), 4) if predicted else None,
+        "pair_recall": round(hit / len(truth_pairs), 4) if truth_pairs else None,
+        "removed": len(removed),
+        "ideal_removed": int(ideal),
+        "removal_precision": round(removal_ok / len(removed), 4) if removed else None,
+        "removal_recall": round(min(len(removed), removal_ok) / ideal, 4) if ideal else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--thresholds", default="0.7,0.8")
+    args = parser.parse_args()
+    if not SHARED.is_dir():
+        raise SystemExit(f"{SHARED} not found: this evaluation needs ../shared/data")
+    results: dict = {"date": date.today().isoformat(), "corpora": {}}
+    with tempfile.TemporaryDirectory(prefix="dedup-eval-") as tmp:
+        for name, path in CORPORA.items():
+            texts = load(path)
+            started = time.perf_counter()
+            truth = ground_truth(texts)
+            entry: dict = {"docs": len(texts), "truth_seconds": round(time.perf_counter() - started, 1)}
+            for t in (float(x) for x in args.thresholds.split(",")):
+                out = Path(tmp) / f"{name}-{t}"
+                timing, _ = run_dedup(texts, out, t)
+                entry[str(t)] = {
+                    **score(len(texts), truth, removals(out), t),
+                    **timing,
+                    "chars_per_s": round(timing["chars"] / timing["stage_seconds"]),
+                }
+                print(name, t, json.dumps(entry[str(t)]), flush=True)
+            results["corpora"][name] = entry
+    dest = ROOT / "bench" / "results" / f"dedup-eval-{results['date']}.json"
+    dest.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {dest}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()

@@ -1,0 +1,1 @@
+"""Corpus-wide deduplication: exact hashes, MinHash-LSH candidates, connected components."""

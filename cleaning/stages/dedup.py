@@ -1,0 +1,139 @@
+"""dedup: remove exact and near-duplicate documents corpus-wide (MinHash-LSH), keeping the best copy.
+
+The corpus-wide step (`cleaning.dedup.cluster`) decides which documents go: for each group of
+duplicates, the survivor is the lowest P(noise), then the longest, then the smallest id. The
+per-shard pass only looks its documents up in that decision, so every removal is in the rejects
+with the survivor's id and the estimated Jaccard similarity (`dup_of`, `dup_jaccard`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cleaning.dedup import cluster
+from cleaning.dedup.minhash import MinHasher, lsh_params
+from cleaning.document import Doc, Reject, StageResult
+from cleaning.errors import CleaningError
+from cleaning.shards import write_json_atomic
+from cleaning.stage import PrepareContext, Stage, register
+
+INFO = "dedup.json"
+
+
+@dataclass
+class DedupConfig:
+    threshold: float = field(
+        default=0.8, metadata={"help": "estimated Jaccard of character shingles to call a pair duplicates"}
+    )
+    ngram: int = field(default=5, metadata={"help": "characters per shingle (whitespace removed)"})
+    num_perm: int = field(default=128, metadata={"help": "MinHash permutations"})
+    fp_weight: float = field(default=0.5, metadata={"help": "weight of false positives when choosing bands x rows"})
+    fn_weight: float = field(default=0.5, metadata={"help": "weight of false negatives when choosing bands x rows"})
+    partitions: int = field(
+        default=0, metadata={"help": "key partitions of the shuffle; 0 = one per shard (at least 8)"}
+    )
+    seed: int = field(default=1, metadata={"help": "MinHash seed (datasketch's meaning)"})
+
+    def __post_init__(self) -> None:
+        if not 0 < self.threshold <= 1:
+            raise CleaningError("dedup.threshold must be in (0, 1]")
+        if self.ngram < 1 or self.num_perm < 2 or self.partitions < 0:
+            raise CleaningError("dedup: needs ngram >= 1, num_perm >= 2, partitions >= 0")
+
+
+@register
+class Dedup(Stage):
+    """Corpus-wide exact + MinHash near-duplicate removal; rejects `dedup.exact` / `dedup.near_duplicate`."""
+
+    name = "dedup"
+    Config = DedupConfig
+    columns: ClassVar[dict[str, pa.DataType]] = {"dup_of": pa.string(), "dup_jaccard": pa.float32()}
+
+    def __init__(self, config: DedupConfig, artifacts: Path | None = None) -> None:
+        super().__init__(config, artifacts)
+        if artifacts is None:
+            raise CleaningError("dedup: the corpus-wide step did not run (no artifacts)")
+        self.partitions = json.loads((artifacts / INFO).read_text())["removal_partitions"]
+        self._loaded: dict[int, dict[tuple[str, int], tuple[str, float, str]]] = {}
+
+    @classmethod
+    def prepare(cls, config: DedupConfig, ctx: PrepareContext) -> None:
+        """Sign every shard, find duplicate pairs per key partition, resolve components, store removals."""
+        started = time.perf_counter()
+        bands, rows = lsh_params(config.threshold, config.num_perm, config.fp_weight, config.fn_weight)
+        partitions = config.partitions or max(8, len(ctx.shards))
+        work = ctx.workdir / "work"
+        for sub in (cluster.DOCS, cluster.SIGS, cluster.KEYS, cluster.EDGES):
+            (work / sub).mkdir(parents=True)
+        hasher = MinHasher(config.num_perm, config.ngram, config.seed)
+        try:
+            jobs = [cluster.MapJob(s, i, work, hasher, bands, rows, partitions) for i, s in enumerate(ctx.shards)]
+            ctx.log(f"signing {len(jobs)} shards ({bands} bands x {rows} rows, threshold {config.threshold})")
+            mapped = ctx.map(cluster.map_shard, jobs, "sign shards")
+            reduce_jobs = [cluster.ReduceJob(work, p, len(jobs), config.threshold) for p in range(partitions)]
+            reduced = ctx.map(cluster.reduce_partition, reduce_jobs, "find duplicate pairs")
+            result = cluster.resolve(work, partitions, len(jobs), hasher)
+            removal_parts = max(8, len(ctx.shards))
+            _write_removals(ctx.workdir, result.removed, removal_parts)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        stats = {
+            "bands": bands,
+            "rows": rows,
+            "threshold": config.threshold,
+            "documents": sum(m["docs"] for m in mapped),
+            "signed": sum(m["signed"] for m in mapped),
+            "candidate_pairs": sum(r["candidates"] for r in reduced),
+            "pairs_kept": sum(r["kept"] for r in reduced),
+            "exact_pairs": sum(r["exact_pairs"] for r in reduced),
+            "seconds": round(time.perf_counter() - started, 2),
+            "removal_partitions": removal_parts,
+            **result.stats,
+        }
+        ctx.log(f"{stats['removed_exact']:,} exact and {stats['removed_near']:,} near duplicates to remove")
+        write_json_atomic(ctx.workdir / INFO, stats)
+
+    def process(self, docs: list[Doc]) -> StageResult:
+        result = StageResult()
+        for doc in docs:
+            source, line = doc.fields.get("source") or "", int(doc.fields.get("line") or 0)
+            hit = self._removals(cluster.removal_partition(source, self.partitions)).get((source, line))
+            if hit is None:
+                doc.fields.update(dup_of=None, dup_jaccard=None)
+                result.kept.append(doc)
+                continue
+            kept_id, jaccard, reason = hit
+            doc.fields.update(dup_of=kept_id, dup_jaccard=jaccard)
+            result.rejected.append(Reject(doc, reason, f"duplicate of {kept_id} (Jaccard ~{jaccard:.2f})"))
+        return result
+
+    def _removals(self, part: int) -> dict[tuple[str, int], tuple[str, float, str]]:
+        """One partition of the removal table, loaded when first needed (two kept per worker)."""
+        if part not in self._loaded:
+            if len(self._loaded) >= 2:
+                self._loaded.pop(next(iter(self._loaded)))
+            assert self.artifacts is not None
+            path = self.artifacts / cluster.REMOVALS / f"{part:05d}.parquet"
+            table = pq.read_table(path).to_pylist() if path.is_file() else []
+            self._loaded[part] = {(r["source"], r["line"]): (r["kept_id"], r["jaccard"], r["reason"]) for r in table}
+        return self._loaded[part]
+
+
+def _write_removals(workdir: Path, removed: pa.Table, parts: int) -> None:
+    folder = workdir / cluster.REMOVALS
+    folder.mkdir()
+    sources = removed["source"].to_pylist()
+    owner = [cluster.removal_partition(s, parts) for s in sources]
+    for part in sorted(set(owner)):
+        mask = pa.array([o == part for o in owner])
+        table = removed.filter(mask)
+        table = table.sort_by([("source", "ascending"), ("line", "ascending")])
+        pq.write_table(table, folder / f"{part:05d}.parquet")

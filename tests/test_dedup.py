@@ -1,0 +1,161 @@
+"""Dedup: datasketch-identical MinHash, LSH parameters, and the corpus-wide stage over real shards."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from datasketch import MinHash, MinHashLSH
+
+from cleaning.dedup.minhash import MinHasher, estimated_jaccard, hashfunc, lsh_params, shingles
+from tests.conftest import SAMPLE, output_ids, run_pipeline
+
+BASE = "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
+
+
+def sample_texts(n: int) -> list[str]:
+    with gzip.open(sorted(SAMPLE.glob("*.jsonl.gz"))[0], "rt", encoding="utf-8") as f:
+        return [json.loads(line)["text"] for line in f][:n]
+
+
+def test_signatures_equal_datasketch_minhash_bit_for_bit() -> None:
+    hasher = MinHasher(num_perm=64, ngram=5, seed=3)
+    texts = [*sample_texts(20), "", "短い", "ちょうど五字", BASE]
+    sigs = hasher.signatures(texts)
+    for text, sig in zip(texts, sigs, strict=True):
+        m = MinHash(num_perm=64, seed=3, hashfunc=hashfunc)
+        m.update_batch(shingles(text, 5))
+        assert np.array_equal(m.hashvalues, sig), text[:20]
+    lean = [hasher.to_datasketch(s) for s in sigs[:3]]
+    assert lean[0].jaccard(lean[1]) == pytest.approx(estimated_jaccard(sigs[0], sigs[1]))
+
+
+def exact_jaccard(a: str, b: str) -> float:
+    sa, sb = set(shingles(a, 5)), set(shingles(b, 5))
+    return len(sa & sb) / len(sa | sb)
+
+
+def test_estimated_jaccard_tracks_the_exact_one() -> None:
+    rng = random.Random(0)
+    base = "".join(sample_texts(40))[:3000]
+    hasher = MinHasher()
+    errors = []
+    for _ in range(40):
+        chars = list(base)
+        for _ in range(rng.randint(0, 300)):
+            chars[rng.randrange(len(chars))] = rng.choice("あいうえおかきくけこ")
+        edited = "".join(chars)
+        sigs = hasher.signatures([base, edited])
+        errors.append(estimated_jaccard(sigs[0], sigs[1]) - exact_jaccard(base, edited))
+    assert abs(np.mean(errors)) < 0.04, "nearly unbiased (datasketch's affine32 scheme reads ~0.03 low here)"
+    assert np.mean(np.abs(errors)) < 0.06 and np.max(np.abs(errors)) < 0.2  # 128 permutations: sd <= 0.044
+
+
+@pytest.mark.parametrize("threshold", [0.7, 0.8, 0.9])
+def test_band_parameters_are_datasketchs(threshold: float) -> None:
+    lsh = MinHashLSH(threshold=threshold, num_perm=128)
+    assert lsh_params(threshold, 128) == (lsh.b, lsh.r)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def edit(text: str, n: int, seed: int) -> str:
+    rng = random.Random(seed)
+    chars = list(text)
+    for _ in range(n):
+        chars[rng.randrange(len(chars))] = "☆"
+    return "".join(chars)
+
+
+POOL = "あいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみむめもやゆよらりるれろわをん日本語文章記事"
+
+
+def random_texts(n: int, length: int = 1500) -> list[str]:
+    """Distinct texts: random characters share almost no 5-character shingles."""
+    rng = random.Random(42)
+    return ["".join(rng.choice(POOL) for _ in range(length)) for _ in range(n)]
+
+
+def test_dedup_keeps_the_best_copy_across_files_and_records_why(tmp_path: Path) -> None:
+    texts = random_texts(12)
+    long_text = texts[0]
+    rows_a = [
+        {"id": "a-exact-1", "text": long_text, "q": 0.30},
+        {"id": "a-near", "text": edit(long_text, 10, 1), "q": 0.05},  # the best copy: lowest P(noise)
+        *({"id": f"a-other-{i}", "text": t, "q": 0.1} for i, t in enumerate(texts[1:6])),
+    ]
+    rows_b = [
+        {"id": "b-exact-2", "text": long_text, "q": 0.30},
+        {"id": "b-far", "text": edit(long_text, 400, 2), "q": 0.01},  # too different to be a duplicate
+        {"id": "b-chain-1", "text": texts[6], "q": 0.2},
+        {"id": "b-chain-2", "text": texts[6] + "追記。", "q": 0.2},  # longer: survives among equals
+        *({"id": f"b-other-{i}", "text": t, "q": 0.1} for i, t in enumerate(texts[7:12])),
+    ]
+    inputs = [write_jsonl(tmp_path / "in" / "a.jsonl", rows_a), write_jsonl(tmp_path / "in" / "b.jsonl", rows_b)]
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text("stages:\n  - stage: normalize\n  - stage: tests.helpers:QualityFromMeta\n  - stage: dedup\n")
+    summary = run_pipeline(inputs, tmp_path / "out", pipeline)
+    rejects = {
+        r["id"]: r
+        for f in (tmp_path / "out" / "rejects" / "dedup").glob("*.parquet")
+        for r in pq.read_table(f).to_pylist()
+    }
+    assert set(rejects) == {"a-exact-1", "b-exact-2", "b-chain-1"}
+    for doc_id in ("a-exact-1", "b-exact-2"):
+        assert rejects[doc_id]["dup_of"] == "a-near" and rejects[doc_id]["reject_reason"] == "dedup.near_duplicate"
+        assert 0.8 <= rejects[doc_id]["dup_jaccard"] < 1
+    assert rejects["b-chain-1"]["dup_of"] == "b-chain-2"
+    kept, rejected = output_ids(tmp_path / "out")
+    assert sum(kept.values()) + sum(rejected.values()) == len(rows_a) + len(rows_b)
+    dedup = next(s for s in summary["stages"] if s["stage"] == "dedup")
+    assert dedup["rejected"] == {"dedup.near_duplicate": 3}
+
+
+def test_exact_copies_are_removed_as_exact_and_the_smallest_id_wins(tmp_path: Path) -> None:
+    text = sample_texts(5)[2]
+    rows = [{"id": f"d{i}", "text": text} for i in (3, 1, 2)] + [{"id": "x", "text": "まったく別の文書。" * 20}]
+    inputs = [write_jsonl(tmp_path / "in" / "a.jsonl", rows[:2]), write_jsonl(tmp_path / "in" / "b.jsonl", rows[2:])]
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text("stages:\n  - stage: normalize\n  - stage: dedup\n")
+    run_pipeline(inputs, tmp_path / "out", pipeline)
+    rejects = {
+        r["id"]: r
+        for f in (tmp_path / "out" / "rejects" / "dedup").glob("*.parquet")
+        for r in pq.read_table(f).to_pylist()
+    }
+    assert set(rejects) == {"d2", "d3"}
+    assert all(
+        r["dup_of"] == "d1" and r["reject_reason"] == "dedup.exact" and r["dup_jaccard"] == 1 for r in rejects.values()
+    )
+
+
+def test_default_pipeline_dedups_the_sample(sample_run: Path) -> None:
+    summary = json.loads((sample_run / "summary.json").read_text())
+    dedup = next(s for s in summary["stages"] if s["stage"] == "dedup")
+    assert dedup["rejected"].get("dedup.exact", 0) > 0, "the sample has exact duplicates"
+    info = json.loads(next(sample_run.glob("*-dedup/_prepare/artifacts/dedup.json")).read_text())
+    assert info["removed_exact"] + info["removed_near"] == dedup["rejected_total"]
+    assert (info["bands"], info["rows"]) == lsh_params(0.8, 128)
+
+
+def test_a_shard_left_empty_upstream_is_fine(tmp_path: Path) -> None:
+    """Earlier stages can reject every document of a shard; dedup must still run over the others."""
+    texts = random_texts(3)
+    inputs = [
+        write_jsonl(tmp_path / "in" / "a.jsonl", [{"id": "a", "text": "\u200b"}]),  # empty after normalize
+        write_jsonl(tmp_path / "in" / "b.jsonl", [{"id": "b", "text": texts[0]}, {"id": "c", "text": texts[0]}]),
+    ]
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text("stages:\n  - stage: normalize\n  - stage: dedup\n")
+    summary = run_pipeline(inputs, tmp_path / "out", pipeline)
+    dedup = next(s for s in summary["stages"] if s["stage"] == "dedup")
+    assert dedup["rejected"] == {"dedup.exact": 1} and dedup["kept"] == 1
