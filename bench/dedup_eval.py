@@ -63,7 +63,7 @@ def ground_truth(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return inter.row, inter.col, jaccard
 
 
-def run_dedup(texts: list[str], out: Path, threshold: float) -> tuple[dict, float]:
+def run_dedup(texts: list[str], out: Path, threshold: float, extra: list[str] = ()) -> tuple[dict, float]:
     source = out.parent / f"{out.name}.jsonl"
     source.write_text(
         "".join(json.dumps({"id": f"d{i:06d}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(texts)),
@@ -86,6 +86,8 @@ def run_dedup(texts: list[str], out: Path, threshold: float) -> tuple[dict, floa
         "--set",
         f"dedup.threshold={threshold}",
     ]
+    for item in extra:
+        args += ["--set", item]
     started = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -141,19 +143,22 @@ def score(n: int, truth: tuple[np.ndarray, np.ndarray, np.ndarray], removed: lis
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--thresholds", default="0.7,0.8")
+    parser.add_argument("--set", action="append", default=[], help="extra dedup overrides, e.g. dedup.num_perm=256")
+    parser.add_argument("--corpora", default=",".join(CORPORA))
+    parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if not SHARED.is_dir():
         raise SystemExit(f"{SHARED} not found: this evaluation needs ../shared/data")
-    results: dict = {"date": date.today().isoformat(), "corpora": {}}
+    results: dict = {"date": date.today().isoformat(), "overrides": args.set, "corpora": {}}
     with tempfile.TemporaryDirectory(prefix="dedup-eval-") as tmp:
-        for name, path in CORPORA.items():
+        for name, path in ((n, CORPORA[n]) for n in args.corpora.split(",")):
             texts = load(path)
             started = time.perf_counter()
             truth = ground_truth(texts)
             entry: dict = {"docs": len(texts), "truth_seconds": round(time.perf_counter() - started, 1)}
             for t in (float(x) for x in args.thresholds.split(",")):
                 out = Path(tmp) / f"{name}-{t}"
-                timing, _ = run_dedup(texts, out, t)
+                timing, _ = run_dedup(texts, out, t, args.set)
                 entry[str(t)] = {
                     **score(len(texts), truth, removals(out), t),
                     **timing,
@@ -161,6 +166,8 @@ def main() -> None:
                 }
                 print(name, t, json.dumps(entry[str(t)]), flush=True)
             results["corpora"][name] = entry
+    if args.no_write:
+        return
     dest = ROOT / "bench" / "results" / f"dedup-eval-{results['date']}.json"
     dest.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {dest}")

@@ -25,8 +25,10 @@ def sample_texts(n: int) -> list[str]:
 
 def test_signatures_equal_datasketch_minhash_bit_for_bit() -> None:
     hasher = MinHasher(num_perm=64, ngram=5, seed=3)
-    texts = [*sample_texts(20), "", "短い", "ちょうど五字", BASE]
+    long = "".join(random.Random(5).choice("あいうえおかきくけこ日本語") for _ in range(70_000))  # > one batch
+    texts = [*sample_texts(20), "", "短い", "ちょうど五字", BASE, long, BASE]
     sigs = hasher.signatures(texts)
+    assert all(np.array_equal(hasher.signature(t), s) for t, s in zip(texts, sigs, strict=True))
     for text, sig in zip(texts, sigs, strict=True):
         m = MinHash(num_perm=64, seed=3, hashfunc=hashfunc)
         m.update_batch(shingles(text, 5))
@@ -144,7 +146,7 @@ def test_default_pipeline_dedups_the_sample(sample_run: Path) -> None:
     assert dedup["rejected"].get("dedup.exact", 0) > 0, "the sample has exact duplicates"
     info = json.loads(next(sample_run.glob("*-dedup/_prepare/artifacts/dedup.json")).read_text())
     assert info["removed_exact"] + info["removed_near"] == dedup["rejected_total"]
-    assert (info["bands"], info["rows"]) == lsh_params(0.8, 128)
+    assert (info["bands"], info["rows"]) == lsh_params(0.8, 128, 0.2, 0.8)
 
 
 def test_a_shard_left_empty_upstream_is_fine(tmp_path: Path) -> None:

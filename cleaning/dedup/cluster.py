@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 
-from cleaning.dedup.minhash import MinHasher, band_keys, estimated_jaccard, strip
+from cleaning.dedup.minhash import MinHasher, band_keys, estimated_jaccard, shingle_hashes, strip
 from cleaning.rules.sitelines import host_of
 
 _ROW_BITS = np.uint64(32)
@@ -33,6 +33,9 @@ SIGS = "sigs"
 KEYS = "keys"
 EDGES = "edges"
 REMOVALS = "removals"
+
+
+SHINGLES = "shingles"
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class MapJob:
     bands: int
     rows: int
     partitions: int
+    keep_shingles: bool = False  # for exact verification of candidate pairs
 
 
 def map_shard(job: MapJob) -> dict[str, int]:
@@ -74,8 +78,11 @@ def map_shard(job: MapJob) -> dict[str, int]:
     pq.write_table(docs, job.work / DOCS / f"{job.index:06d}.parquet")
     # Exact copies inside the shard are signed once; copies across shards are caught by exact keys.
     _, first, inverse = np.unique(np.stack([hi, lo], axis=1), axis=0, return_index=True, return_inverse=True)
-    sigs = job.hasher.signatures([texts[i] for i in first])[inverse.ravel().astype(np.int64)]
+    inverse = inverse.ravel().astype(np.int64)
+    sigs = job.hasher.signatures([texts[i] for i in first])[inverse]
     np.save(job.work / SIGS / f"{job.index:06d}.npy", sigs)
+    if job.keep_shingles:
+        _save_shingles(job, [texts[i] for i in first], inverse)
     bands = band_keys(sigs, job.bands, job.rows)
     has_shingles = np.array([len(t) >= job.hasher.ngram for t in texts], dtype=bool)
     band_rows = np.repeat(keys[has_shingles], job.bands)
@@ -83,6 +90,45 @@ def map_shard(job: MapJob) -> dict[str, int]:
     _spill(job, "band", band_values, band_rows)
     _spill(job, "exact", lo ^ (hi * np.uint64(0x9E3779B97F4A7C15)), keys, extra=hi)
     return {"docs": n, "signed": len(first)}
+
+
+def _save_shingles(job: MapJob, unique_texts: list[str], inverse: np.ndarray) -> None:
+    """Each distinct text's sorted unique shingle hashes, and where every document's set starts and ends."""
+    sets = [np.unique(shingle_hashes(t, job.hasher.ngram)) for t in unique_texts]
+    bounds = np.concatenate([[0], np.cumsum([len(x) for x in sets])]).astype(np.int64)
+    values = np.concatenate(sets) if sets else np.empty(0, np.uint32)
+    np.save(job.work / SHINGLES / f"{job.index:06d}.values.npy", values)
+    np.save(
+        job.work / SHINGLES / f"{job.index:06d}.bounds.npy", np.stack([bounds[:-1][inverse], bounds[1:][inverse]], 1)
+    )
+
+
+class ShingleSets:
+    """Random access to any document's shingle set, for the exact Jaccard of a candidate pair."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self._maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def get(self, key: int) -> np.ndarray:
+        shard, row = int(key) >> 32, int(key) & 0xFFFFFFFF
+        if shard not in self._maps:
+            base = self.work / SHINGLES / f"{shard:06d}"
+            self._maps[shard] = (
+                np.load(f"{base}.values.npy", mmap_mode="r"),
+                np.load(f"{base}.bounds.npy", mmap_mode="r"),
+            )
+        values, bounds = self._maps[shard]
+        return np.asarray(values[bounds[row, 0] : bounds[row, 1]])
+
+    def jaccard(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        out = np.empty(len(u))
+        for i, (a, b) in enumerate(zip(u.tolist(), v.tolist(), strict=True)):
+            x, y = self.get(a), self.get(b)
+            inter = len(np.intersect1d(x, y, assume_unique=True))
+            union = len(x) + len(y) - inter
+            out[i] = inter / union if union else 1.0
+        return out
 
 
 def _spill(job: MapJob, kind: str, values: np.ndarray, docs: np.ndarray, extra: np.ndarray | None = None) -> None:
@@ -124,6 +170,7 @@ class ReduceJob:
     partition: int
     shards: int
     threshold: float
+    verify_margin: float | None = None  # exact Jaccard for candidates estimated within this of the threshold
 
 
 def reduce_partition(job: ReduceJob) -> dict[str, int]:
@@ -136,12 +183,18 @@ def reduce_partition(job: ReduceJob) -> dict[str, int]:
     sigs = Signatures(job.work)
     jaccard = estimated_jaccard(sigs.get(band_u), sigs.get(band_v)) if len(band_u) else np.empty(0)
     keep = jaccard >= job.threshold
+    verified = 0
+    if job.verify_margin is not None and len(band_u):
+        near = np.abs(jaccard - job.threshold) <= job.verify_margin  # only where the estimate can be wrong
+        exact = ShingleSets(job.work).jaccard(band_u[near], band_v[near])
+        keep[near] = exact >= job.threshold
+        verified = int(near.sum())
     np.savez(
         job.work / EDGES / f"{job.partition:05d}.npz",
         u=np.concatenate([exact_u, band_u[keep]]),
         v=np.concatenate([exact_v, band_v[keep]]),
     )
-    return {"exact_pairs": len(exact_u), "candidates": len(band_u), "kept": int(keep.sum())}
+    return {"exact_pairs": len(exact_u), "candidates": len(band_u), "kept": int(keep.sum()), "verified": verified}
 
 
 def _pairs(job: ReduceJob, kind: str, with_extra: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -172,7 +225,7 @@ class Resolution:
     stats: dict[str, Any]
 
 
-def resolve(work: Path, partitions: int, shards: int, hasher: MinHasher) -> Resolution:
+def resolve(work: Path, partitions: int, shards: int, hasher: MinHasher, exact_jaccard: bool = False) -> Resolution:
     """Connected components over kept pairs; one survivor each; the others removed, with evidence."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -201,6 +254,8 @@ def resolve(work: Path, partitions: int, shards: int, hasher: MinHasher) -> Reso
     )
     sigs = Signatures(work)
     jaccard = estimated_jaccard(sigs.get(nodes[removed]), sigs.get(nodes[kept])) if len(removed) else np.empty(0)
+    if exact_jaccard and len(removed):  # verification on: report the exact value for every removal
+        jaccard = ShingleSets(work).jaccard(nodes[removed], nodes[kept])
     jaccard = np.where(exact, 1.0, jaccard)
     table = pa.table(
         {

