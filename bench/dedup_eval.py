@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -73,6 +72,8 @@ def run_dedup(texts: list[str], out: Path, threshold: float, extra: list[str] = 
     pipeline.write_text(PIPELINE)
     args = [
         sys.executable,
+        str(ROOT / "bench" / "peak.py"),
+        str(out.parent / f"{out.name}.peak"),
         "-m",
         "cleaning",
         "run",
@@ -90,7 +91,7 @@ def run_dedup(texts: list[str], out: Path, threshold: float, extra: list[str] = 
         args += ["--set", item]
     started = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
+    status = proc.wait()
     if status:
         raise SystemExit(proc.stderr.read())
     wall = time.perf_counter() - started
@@ -98,7 +99,7 @@ def run_dedup(texts: list[str], out: Path, threshold: float, extra: list[str] = 
     return {
         "stage_seconds": stats["wall_seconds"],
         "run_wall_s": round(wall, 1),
-        "peak_rss_mb": usage.ru_maxrss // 1024,
+        "peak_rss_mb": int((out.parent / f"{out.name}.peak").read_text()),
         "chars": stats["chars_in"],
     }, wall
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
@@ -58,17 +57,29 @@ def inputs() -> list[str]:
 
 
 def run_variant(out: Path, overrides: list[str]) -> dict:
-    """One `cleaning run` in a child process; its own peak RSS from wait4."""
+    """One `cleaning run` in a child process; its peak RSS from VmHWM (bench/peak.py)."""
     pipeline = out.parent / "genres-eval.yaml"
     pipeline.write_text(PIPELINE)
-    args = [sys.executable, "-m", "cleaning", "run", str(pipeline), "--no-ray", "--no-progress", "-o", str(out)]
+    args = [
+        sys.executable,
+        str(ROOT / "bench" / "peak.py"),
+        str(out.parent / f"{out.name}.peak"),
+        "-m",
+        "cleaning",
+        "run",
+        str(pipeline),
+        "--no-ray",
+        "--no-progress",
+        "-o",
+        str(out),
+    ]
     for path in inputs():
         args += ["-i", path]
     for item in overrides:
         args += ["--set", item]
     started = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
+    status = proc.wait()
     wall = time.perf_counter() - started
     if status:
         raise SystemExit(f"run failed: {' '.join(overrides)}\n{proc.stderr.read()}")
@@ -78,7 +89,7 @@ def run_variant(out: Path, overrides: list[str]) -> dict:
     return {
         "overrides": overrides,
         "wall_s": round(wall, 1),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "peak_rss_mb": int((out.parent / f"{out.name}.peak").read_text()),
         "docs": stats["docs_in"],
         "train": info.get("training"),
         "fit": {k: v for k, v in info["fit"].items() if k != "fit_sizes"},
