@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
@@ -225,7 +226,7 @@ class Resolution:
     stats: dict[str, Any]
 
 
-def resolve(work: Path, partitions: int, shards: int, hasher: MinHasher, exact_jaccard: bool = False) -> Resolution:
+def resolve(work: Path, partitions: int, exact_jaccard: bool = False) -> Resolution:
     """Connected components over kept pairs; one survivor each; the others removed, with evidence."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -239,36 +240,45 @@ def resolve(work: Path, partitions: int, shards: int, hasher: MinHasher, exact_j
     n = len(nodes)
     graph = coo_matrix((np.ones(len(u)), (index[: len(u)], index[len(u) :])), shape=(n, n))
     _, component = connected_components(graph, directed=False)
-    info = _node_table(work, nodes, shards)
-    quality = np.where(np.isnan(info["quality"]), np.inf, info["quality"])
-    order = np.lexsort((info["id"], -info["length"], quality, component))  # survivor first in its component
-    first_of = np.full(component.max() + 1, -1)
+    info = _node_table(work, nodes)  # Arrow columns: no Python object per document
+    info = info.append_column("component", pa.array(component.astype(np.int64)))
+    info = info.append_column(
+        "rank_quality",
+        pc.fill_null(pc.if_else(pc.is_nan(info["quality"]), pa.scalar(None, pa.float32()), info["quality"]), np.inf),
+    )
+    info = info.append_column("rank_length", pc.negate(info["length"]))
+    order = pc.sort_indices(  # survivor first in its component: lowest P(noise), longest, smallest id
+        info,
+        [("component", "ascending"), ("rank_quality", "ascending"), ("rank_length", "ascending"), ("id", "ascending")],
+    ).to_numpy()
     comp_sorted = component[order]
     starts = np.concatenate([[True], comp_sorted[1:] != comp_sorted[:-1]])
+    first_of = np.full(component.max() + 1, -1)
     first_of[comp_sorted[starts]] = order[starts]
     survivor = first_of[component]
     removed = np.flatnonzero(survivor != np.arange(n))
     kept = survivor[removed]
-    exact = (info["exact_hi"][removed] == info["exact_hi"][kept]) & (
-        info["exact_lo"][removed] == info["exact_lo"][kept]
-    )
+    hi, lo = info["exact_hi"].to_numpy(), info["exact_lo"].to_numpy()
+    exact = (hi[removed] == hi[kept]) & (lo[removed] == lo[kept])
     sigs = Signatures(work)
     jaccard = estimated_jaccard(sigs.get(nodes[removed]), sigs.get(nodes[kept])) if len(removed) else np.empty(0)
     if exact_jaccard and len(removed):  # verification on: report the exact value for every removal
         jaccard = ShingleSets(work).jaccard(nodes[removed], nodes[kept])
     jaccard = np.where(exact, 1.0, jaccard)
+    taken = info.take(pa.array(removed))
     table = pa.table(
         {
-            "source": pa.array(info["source"][removed], pa.string()),
-            "line": pa.array(info["line"][removed], pa.int64()),
-            "id": pa.array(info["id"][removed], pa.string()),
-            "kept_id": pa.array(info["id"][kept], pa.string()),
+            "source": taken["source"],
+            "line": taken["line"],
+            "id": taken["id"],
+            "kept_id": info["id"].take(pa.array(kept)),
             "jaccard": pa.array(jaccard, pa.float32()),
             "reason": pa.array(np.where(exact, "dedup.exact", "dedup.near_duplicate"), pa.string()),
         }
     )
+    host_counts = pc.value_counts(pc.drop_null(taken["host"])).to_pylist()
+    hosts = Counter({h["values"]: h["counts"] for h in host_counts})
     sizes = Counter(Counter(component.tolist()).values())
-    hosts = Counter(h for h in info["host"][removed] if h)
     stats = {
         "components": {str(size): count for size, count in sorted(sizes.items())},
         "removed_exact": int(exact.sum()),
@@ -278,7 +288,7 @@ def resolve(work: Path, partitions: int, shards: int, hasher: MinHasher, exact_j
     return Resolution(table, stats)
 
 
-def _node_table(work: Path, nodes: np.ndarray, shards: int) -> dict[str, np.ndarray]:
+def _node_table(work: Path, nodes: np.ndarray) -> pa.Table:
     """Attributes of the documents in some pair, read shard by shard, in `nodes` order."""
     parts = []
     for shard in np.unique((nodes >> _ROW_BITS).astype(np.int64)):
@@ -289,16 +299,7 @@ def _node_table(work: Path, nodes: np.ndarray, shards: int) -> dict[str, np.ndar
     order = np.argsort(table["key"].to_numpy())
     table = table.take(pa.array(order))
     assert np.array_equal(table["key"].to_numpy(), nodes)
-    return {
-        "quality": table["quality"].to_numpy(zero_copy_only=False).astype(np.float64),
-        "length": table["length"].to_numpy(),
-        "id": np.array(table["id"].to_pylist(), dtype=object),
-        "exact_hi": table["exact_hi"].to_numpy(),
-        "exact_lo": table["exact_lo"].to_numpy(),
-        "source": np.array(table["source"].to_pylist(), dtype=object),
-        "line": table["line"].to_numpy(),
-        "host": np.array(table["host"].to_pylist(), dtype=object),
-    }
+    return table
 
 
 def _empty_removals() -> pa.Table:

@@ -90,7 +90,7 @@ class Dedup(Stage):
             margin = config.verify_margin if config.verify else None
             reduce_jobs = [cluster.ReduceJob(work, p, len(jobs), config.threshold, margin) for p in range(partitions)]
             reduced = ctx.map(cluster.reduce_partition, reduce_jobs, "find duplicate pairs")
-            result = cluster.resolve(work, partitions, len(jobs), hasher, exact_jaccard=config.verify)
+            result = cluster.resolve(work, partitions, exact_jaccard=config.verify)
             removal_parts = max(8, len(ctx.shards))
             _write_removals(ctx.workdir, result.removed, removal_parts)
         finally:
