@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import itertools
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cleaning.errors import CleaningError
+
+T = TypeVar("T")
 
 REPRESENTATIONS = ("chars", "char_bigrams", "pieces")
 SPACE = "▁"
@@ -62,3 +65,13 @@ def load_pieces(path: str) -> Any:
     if not Path(path).is_file():
         raise CleaningError(f"sentencepiece model not found: {path}")
     return spm.SentencePieceProcessor(model_file=path)
+
+
+def with_lr_backoff(train: Callable[[float], T], lr: float, what: str, tries: int = 4) -> T:
+    """Call `train(lr)`, halving lr after each "Encountered NaN" (fastText diverges on some data)."""
+    for _ in range(tries):
+        try:
+            return train(lr)
+        except (RuntimeError, ValueError) as exc:
+            error, lr = exc, lr / 2
+    raise CleaningError(f"{what} failed ({error}) even at lr={lr * 2:g}")

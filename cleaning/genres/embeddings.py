@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cleaning.errors import CleaningError
-from cleaning.fasttext_input import REPRESENTATIONS, SPACE, load_pieces
+from cleaning.fasttext_input import REPRESENTATIONS, SPACE, load_pieces, with_lr_backoff
 
 _SHIFT = np.uint64(21)  # code points fit in 21 bits: a bigram's key is (first << 21) | second
 
@@ -62,29 +62,25 @@ def train(tokens_file: Path, params: EmbeddingParams, out: Path, seed: int = 0) 
     words = write_initial_vectors(tokens_file, init, params.dim, params.min_count, seed)
     if words < 2:
         raise CleaningError(f"genres: the training sample has {words} distinct tokens; lower genres.min_count")
-    lr = params.lr
-    for _ in range(4):  # a high lr can still diverge on small, repetitive samples: halve it and retry
-        try:
-            model = fasttext.train_unsupervised(
-                str(tokens_file),
-                model=params.model,
-                dim=params.dim,
-                epoch=params.epoch,
-                lr=lr,
-                minCount=params.min_count,
-                ws=params.window,
-                minn=0,
-                maxn=0,
-                bucket=0,
-                thread=max(1, params.threads),
-                pretrainedVectors=str(init),
-                verbose=0,
-            )
-            break
-        except (RuntimeError, ValueError) as exc:
-            error, lr = exc, lr / 2
-    else:
-        raise CleaningError(f"genres: fastText embedding training failed ({error}) even at lr={lr * 2:g}")
+    model = with_lr_backoff(
+        lambda lr: fasttext.train_unsupervised(
+            str(tokens_file),
+            model=params.model,
+            dim=params.dim,
+            epoch=params.epoch,
+            lr=lr,
+            minCount=params.min_count,
+            ws=params.window,
+            minn=0,
+            maxn=0,
+            bucket=0,
+            thread=max(1, params.threads),
+            pretrainedVectors=str(init),
+            verbose=0,
+        ),
+        params.lr,
+        "genres: fastText embedding training",
+    )
     init.unlink()
     model.save_model(str(out))
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from cleaning.errors import CleaningError
-from cleaning.fasttext_input import tokens
+from cleaning.fasttext_input import tokens, with_lr_backoff
 
 NOISE = "__label__noise"
 GOOD = "__label__good"
@@ -50,25 +50,22 @@ def train(texts: list[str], labels: list[str], params: TrainParams) -> Any:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for text, label in zip(texts, labels, strict=True):
                 f.write(f"__label__{label} {tokens(text, params.representation)}\n")
-        lr = params.lr
-        for _ in range(4):  # fastText diverges ("Encountered NaN") on some data orders: halve lr and retry
-            try:
-                return fasttext.train_supervised(
-                    path,
-                    wordNgrams=params.word_ngrams,
-                    dim=params.dim,
-                    epoch=params.epoch,
-                    lr=lr,
-                    minCount=params.min_count,
-                    bucket=params.bucket,
-                    seed=params.seed,
-                    thread=1,
-                    verbose=0,
-                )
-            except RuntimeError as exc:
-                error = exc
-                lr /= 2
-        raise CleaningError(f"fastText training failed ({error}) even at lr={lr * 2:g}; check the annotations")
+        return with_lr_backoff(
+            lambda lr: fasttext.train_supervised(
+                path,
+                wordNgrams=params.word_ngrams,
+                dim=params.dim,
+                epoch=params.epoch,
+                lr=lr,
+                minCount=params.min_count,
+                bucket=params.bucket,
+                seed=params.seed,
+                thread=1,
+                verbose=0,
+            ),
+            params.lr,
+            "fastText training (check the annotations)",
+        )
     finally:
         os.unlink(path)
 
