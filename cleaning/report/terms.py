@@ -64,7 +64,8 @@ def distinctive_terms(texts: list[str], top: int = TERMS) -> list[list[str]]:
     out = []
     for text, size in zip(texts, sizes, strict=True):
         local = ngram_counts(text)
-        candidates = [(t, n) for t, n in local.most_common() if usable(t)][:_CANDIDATES]
+        ranked = local.most_common()
+        candidates = [(t, n) for t, n in ranked if usable(t)][:_CANDIDATES]
         if not candidates:
             out.append([])
             continue
@@ -73,16 +74,24 @@ def distinctive_terms(texts: list[str], top: int = TERMS) -> list[list[str]]:
         f = freq[lookup.transform(terms).indices]
         rate = tf / max(size, 1.0)
         scores = rate * np.log1p(mean_size / np.maximum(f, 1.0)) * (rate > _MIN_LIFT * f / total)
-        out.append(_choose(terms, tf, scores, local, top))
+        out.append(_choose(terms, tf, scores, ranked, {t: i for i, t in enumerate(local)}, top))
     return out
 
 
-def _choose(terms: list[str], tf: np.ndarray, scores: np.ndarray, local: Counter[str], top: int) -> list[str]:
+def _choose(
+    terms: list[str],
+    tf: np.ndarray,
+    scores: np.ndarray,
+    ranked: list[tuple[str, int]],
+    position: dict[str, int],
+    top: int,
+) -> list[str]:
+    """Best-scoring terms, each extended to its longest form, skipping overlaps with those chosen."""
     chosen: list[str] = []
     for i in np.argsort(-scores, kind="stable"):
         if scores[i] <= 0:
             break
-        term = _longest_extension(terms[i], tf[i], local)
+        term = _longest_extension(terms[i], tf[i], ranked, position)
         if any(_overlap(term, c) for c in chosen):
             continue
         chosen.append(term)
@@ -91,12 +100,19 @@ def _choose(terms: list[str], tf: np.ndarray, scores: np.ndarray, local: Counter
     return chosen
 
 
-def _longest_extension(term: str, count: float, local: Counter[str]) -> str:
-    """The longest usable n-gram of the cluster that contains `term` almost every time it occurs."""
-    best = term
-    for other, n in local.items():
-        if len(other) > len(best) and n >= _EXTEND * count and term in other and usable(other):
-            best = other
+def _longest_extension(term: str, count: float, ranked: list[tuple[str, int]], position: dict[str, int]) -> str:
+    """The longest usable n-gram of the cluster that contains `term` almost every time it occurs.
+
+    `ranked` is by count, descending, so only its head (counts >= _EXTEND × count) is looked at;
+    among equally long n-grams the one first seen in the text wins.
+    """
+    best, best_key = term, (len(term), 0)
+    for other, n in ranked:
+        if n < _EXTEND * count:
+            break
+        key = (len(other), -position[other])
+        if len(other) > len(term) and key > best_key and term in other and usable(other):
+            best, best_key = other, key
     return best
 
 
