@@ -118,7 +118,8 @@ def stages() -> None:
             table.add_column(col)
         for f in dataclasses.fields(config):
             typ = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-            table.add_row(f.name, str(typ), repr(f.default), f.metadata.get("help", ""))
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            table.add_row(f.name, str(typ), repr(default), f.metadata.get("help", ""))
         console.print(table)
 
 
@@ -257,6 +258,75 @@ def quality_train(
         f"good recall {at['good']['recall']}, noise recall {at['noise']['recall']}; "
         f"card {out.with_suffix('.card.md')}"
     )
+
+
+tokenizer_app = typer.Typer(help="Train the sentencepiece tokenizer for the tokenize stage.", no_args_is_help=True)
+app.add_typer(tokenizer_app, name="tokenizer")
+
+
+@tokenizer_app.command(
+    "train", epilog="Example: cleaning tokenizer train out/ --out models/ja32k.model --vocab-size 32000"
+)
+def tokenizer_train(
+    source: Annotated[Path, typer.Argument(help="a finished run's OUTPUT (its final shards) or a folder of shards")],
+    out: Annotated[Path, typer.Option(help="model path; a card (.json) is written next to it")] = Path(
+        "models/tokenizer.model"
+    ),
+    vocab_size: Annotated[int, typer.Option(help="pieces; below 65,500 the token files are uint16")] = 32_000,
+    model_type: Annotated[str, typer.Option(help="unigram, bpe, char or word")] = "unigram",
+    character_coverage: Annotated[float, typer.Option(help="share of characters with pieces of their own")] = 0.9995,
+    byte_fallback: Annotated[bool, typer.Option("--byte-fallback/--no-byte-fallback")] = True,
+    split_digits: Annotated[bool, typer.Option("--split-digits/--no-split-digits")] = True,
+    sample_mb: Annotated[float, typer.Option(help="MB of text to train on, spread evenly over clusters")] = 100.0,
+    threads: Annotated[int, typer.Option(help="training threads (0 = all cores)")] = 0,
+    workers: Annotated[Optional[int], typer.Option(help="parallel workers for sampling")] = None,
+    ray: Annotated[bool, typer.Option("--ray/--no-ray", help="--no-ray samples in-process")] = True,
+) -> None:
+    """Train a tokenizer on a cleaned corpus; use it with `--set tokenize.model=PATH`."""
+    import tempfile
+
+    from cleaning.executor import make_executor
+    from cleaning.stage import PrepareContext
+    from cleaning.tokenize.tokenizer import Tokenizer, TokenizerParams
+    from cleaning.tokenize.train import train_on_shards, write_card
+
+    params = TokenizerParams(
+        vocab_size, model_type, character_coverage, byte_fallback, split_digits, sample_mb, threads
+    )
+    shards = _shards_of(source)
+    executor = make_executor(ray, workers, None)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=".tokenizer-") as tmp:
+            log = lambda line: err.print(f"tokenizer: {escape(line)}")  # noqa: E731
+            ctx = PrepareContext(shards, Path(tmp), executor.map, log=log)
+            training = train_on_shards(ctx, params, Path(tmp) / "tokenizer.model")
+            Path(tmp, "tokenizer.model").replace(out)
+    finally:
+        executor.close()
+    tokenizer = Tokenizer(out)
+    card = write_card(out, tokenizer, params, training, [str(p) for p in shards])
+    _out().print(
+        f"tokenizer {out}: {tokenizer.info.vocab_size:,} pieces ({params.model_type}), EOD {tokenizer.info.eod_piece} "
+        f"= {tokenizer.info.eod_id}, trained on {training['bytes'] / 1e6:.1f} MB from {training['clusters']} "
+        f"clusters in {training['seconds']:.0f} s; card {card}"
+    )
+
+
+def _shards_of(source: Path) -> list[Path]:
+    """The final shards of a run (OUTPUT with summary.json), or every .parquet in a folder."""
+    from cleaning.stats import load_summary
+
+    if (source / "run.json").is_file():
+        folder = Path(load_summary(source)["final_shards"])
+    elif source.is_dir():
+        folder = source
+    else:
+        raise CleaningError(f"{source}: not a run's output folder or a folder of .parquet shards")
+    shards = sorted(folder.glob("*.parquet"))
+    if not shards:
+        raise CleaningError(f"{folder}: no .parquet shards to train on")
+    return shards
 
 
 def main() -> None:

@@ -46,8 +46,15 @@ class LocalExecutor:
             except Exception as exc:
                 yield task, TaskFailed(task, exc)
 
-    def map(self, fn: Callable[[Any], Any], items: list[Any], label: str = "") -> list[Any]:
-        return [fn(item) for item in items]
+    def map(
+        self, fn: Callable[[Any], Any], items: list[Any], label: str = "", on_done: Callable[[], None] | None = None
+    ) -> list[Any]:
+        results = []
+        for item in items:
+            results.append(fn(item))
+            if on_done:
+                on_done()
+        return results
 
     def close(self) -> None:
         self._cache.clear()
@@ -121,9 +128,26 @@ class RayExecutor:
                 cause = exc.cause if isinstance(exc, ray.exceptions.RayTaskError) else exc
                 yield task, TaskFailed(task, cause)
 
-    def map(self, fn: Callable[[Any], Any], items: list[Any], label: str = "") -> list[Any]:
-        refs = [self._actors[i % self.workers].call.remote(fn, item) for i, item in enumerate(items)]
-        return self._ray.get(refs)
+    def map(
+        self, fn: Callable[[Any], Any], items: list[Any], label: str = "", on_done: Callable[[], None] | None = None
+    ) -> list[Any]:
+        """Results in item order; each item goes to the next idle actor, so uneven items balance."""
+        ray = self._ray
+        results: list[Any] = [None] * len(items)
+        pending = list(reversed(range(len(items))))
+        running: dict[Any, tuple[int, Any]] = {}
+        idle = list(self._actors)
+        while pending or running:
+            while pending and idle:
+                index, actor = pending.pop(), idle.pop()
+                running[actor.call.remote(fn, items[index])] = (index, actor)
+            done, _ = ray.wait(list(running), num_returns=1)
+            index, actor = running.pop(done[0])
+            idle.append(actor)
+            results[index] = ray.get(done[0])
+            if on_done:
+                on_done()
+        return results
 
     def close(self) -> None:
         for actor in self._actors:

@@ -10,6 +10,7 @@ code version, input fingerprint) and its outputs are present, so a rerun after C
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -27,7 +28,7 @@ from cleaning.executor import LocalExecutor, RayExecutor, TaskFailed, make_execu
 from cleaning.pipeline import Pipeline, StageSpec
 from cleaning.readers import is_supported
 from cleaning.shards import TMP_SUFFIX, file_hash, read_json, write_json_atomic
-from cleaning.stage import PrepareContext, config_dict, fingerprint, sha256_text
+from cleaning.stage import FinishContext, PrepareContext, config_dict, fingerprint, sha256_text
 from cleaning.stats import aggregate, check_chain
 from cleaning.tasks import INPUT_STAGE, IngestTask, StageTask
 
@@ -112,8 +113,10 @@ class Runner:
             stages = [aggregate("ingest", markers, *timing)]
             shards = _outputs(markers, self.out / "00-ingest" / "shards")
             for index, spec in enumerate(self.pipeline.stages, 1):
-                markers, timing = self._stage(index, spec, shards)
+                markers, timing, finished = self._stage(index, spec, shards)
                 stages.append(aggregate(spec.name, markers, *timing))
+                if finished is not None:
+                    stages[-1]["finish"] = finished
                 shards = _outputs(markers, self._stage_dir(index, spec) / "shards")
                 write_json_atomic(self._stage_dir(index, spec) / "stats.json", stages[-1])
             write_json_atomic(self.out / "00-ingest" / "stats.json", stages[0])
@@ -133,8 +136,9 @@ class Runner:
         if out.is_dir() and any(out.iterdir()) and not ours:
             raise CleaningError(f"output {out} is not empty and holds no cleaning run; choose another --output")
         if self.options.force and ours:
+            products = {s.cls.products for s in self.pipeline.stages if s.cls.products}
             for child in out.iterdir():
-                if _STAGE_DIR.match(child.name) or child.name in ("rejects", "summary.json"):
+                if _STAGE_DIR.match(child.name) or child.name in ("rejects", "summary.json", *products):
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
         out.mkdir(parents=True, exist_ok=True)
 
@@ -190,7 +194,7 @@ class Runner:
 
     def _stage(
         self, index: int, spec: StageSpec, shards: list[tuple[Path, str, int]]
-    ) -> tuple[list[dict[str, Any]], tuple[float, int, float]]:
+    ) -> tuple[list[dict[str, Any]], tuple[float, int, float], dict[str, Any] | None]:
         stage_dir = self._stage_dir(index, spec)
         started = time.perf_counter()
         artifacts, artifacts_fp = self._prepare_stage(spec, stage_dir, shards)
@@ -230,7 +234,62 @@ class Runner:
             ],
         }
         write_json_atomic(stage_dir / "manifest.json", manifest)
-        return markers, (timing[0] + prepare_seconds, timing[1], prepare_seconds)
+        finished = None
+        finish_seconds = 0.0
+        if spec.cls.has_finish():
+            started = time.perf_counter()
+            outputs = _outputs(markers, stage_dir / "shards")
+            finished = self._finish_stage(spec, stage_dir, artifacts, artifacts_fp, outputs)
+            finish_seconds = time.perf_counter() - started
+            finished["seconds"] = round(finish_seconds, 3)
+        return markers, (timing[0] + prepare_seconds + finish_seconds, timing[1], prepare_seconds), finished
+
+    def _finish_stage(
+        self,
+        spec: StageSpec,
+        stage_dir: Path,
+        artifacts: Path | None,
+        artifacts_fp: str,
+        outputs: list[tuple[Path, str, int]],
+    ) -> dict[str, Any]:
+        """Run a stage's closing step, or skip it when its inputs are unchanged and its products exist."""
+        workdir = stage_dir / "_finish"
+        products = self.out / spec.cls.products
+        options = json.dumps(config_dict(spec.config), sort_keys=True, default=str)
+        extra = spec.cls.finish_fingerprint(spec.config)
+        key = fingerprint([spec.key, artifacts_fp, options, extra, *(x for _, x, _ in outputs)])
+        done = workdir / "done.json"
+        if done.is_file():
+            marker = read_json(done)
+            if marker.get("key") == key and _product_files(products) == marker.get("files"):
+                return marker["summary"]
+        done.unlink(missing_ok=True)
+        self.console.print(f"{spec.name}: closing step over {len(outputs)} shards …")
+        assert self.executor is not None
+        ctx = FinishContext(
+            [p for p, _, _ in outputs],
+            artifacts,
+            products,
+            workdir,
+            self._mapper(spec.name),
+            log=lambda line: self.console.print(f"{spec.name}: {escape(line)}"),
+            progress=self.options.progress and self.console.is_terminal,
+        )
+        summary = spec.cls.finish(spec.config, ctx)
+        write_json_atomic(done, {"key": key, "summary": summary, "files": _product_files(products)})
+        return summary
+
+    def _mapper(self, name: str) -> Any:
+        """`executor.map` with a progress bar per call (corpus-wide and closing steps can be long)."""
+        assert self.executor is not None
+        executor = self.executor
+
+        def mapped(fn: Any, items: list[Any], label: str = "") -> list[Any]:
+            with self._progress() as progress:
+                bar = progress.add_task(f"{name}: {label}"[:40], total=len(items) or 1, unit="items")
+                return executor.map(fn, items, label, on_done=lambda: progress.advance(bar))
+
+        return mapped
 
     def _prepare_stage(
         self, spec: StageSpec, stage_dir: Path, shards: list[tuple[Path, str, int]]
@@ -251,7 +310,7 @@ class Runner:
         ctx = PrepareContext(
             [p for p, _, _ in shards],
             artifacts,
-            self.executor.map,
+            self._mapper(spec.name),
             log=lambda line: self.console.print(f"{spec.name}: {escape(line)}"),
             progress=self.options.progress and self.console.is_terminal,
         )
@@ -381,6 +440,13 @@ def _finished(unit: Unit) -> dict[str, Any] | None:
         if not path.is_file() or path.stat().st_size != rejects["bytes"]:
             return None
     return marker
+
+
+def _product_files(products: Path) -> dict[str, int]:
+    """Every file a closing step left, with its size: a rerun redoes the step if any is gone or changed."""
+    if not products.is_dir():
+        return {}
+    return {str(p.relative_to(products)): p.stat().st_size for p in sorted(products.rglob("*")) if p.is_file()}
 
 
 def _outputs(markers: list[dict[str, Any]], shards_dir: Path) -> list[tuple[Path, str, int]]:

@@ -43,6 +43,20 @@ class PrepareContext:
     progress: bool = False  # whether long steps may draw their own progress display on stderr
 
 
+@dataclass(frozen=True)
+class FinishContext:
+    """What a stage's closing step gets: the shards it wrote, its prepare artifacts, and where its
+    products go (`OUTPUT/<products>`), plus a scratch folder kept between attempts for resuming."""
+
+    shards: list[Path]
+    artifacts: Path | None
+    products: Path
+    workdir: Path
+    map: Callable[[Callable[[Any], Any], list[Any], str], list[Any]]
+    log: Callable[[str], None] = print
+    progress: bool = False
+
+
 class Stage:
     """Base class. Subclasses set `name` and `Config`, and override `apply` or `process`.
 
@@ -54,6 +68,8 @@ class Stage:
       that runs once before any shard is processed; it writes artifacts to `ctx.workdir`, and the
       stage reads them back in `__init__` from `artifacts`. Artifacts are fingerprinted by the runner.
     - `columns` declares the columns the stage adds, so every shard has the same schema.
+    - `finish` is the hook for a closing step after every shard is done (write token files from
+      the stage's shards); its products go to `OUTPUT/<products>`.
     - bump `version` when a code change alters the output: finished shards are then redone.
     """
 
@@ -61,6 +77,8 @@ class Stage:
     Config: ClassVar[type] = object
     version: ClassVar[int] = 1
     columns: ClassVar[dict[str, pa.DataType]] = {}
+    products: ClassVar[str] = ""  # folder under OUTPUT for what `finish` writes
+    finish_options: ClassVar[frozenset[str]] = frozenset()  # options only `finish` reads: changing one reruns only it
 
     def __init__(self, config: Any, artifacts: Path | None = None) -> None:
         self.config = config
@@ -74,6 +92,20 @@ class Stage:
     def data_fingerprint(cls, config: Any) -> str:
         """Hash of data files the stage reads (rules, word lists): editing them reruns the stage."""
         return ""
+
+    @classmethod
+    def finish(cls, config: Any, ctx: FinishContext) -> dict[str, Any]:
+        """Closing step over the stage's output shards; returns a summary for the run's summary.json."""
+        return {}
+
+    @classmethod
+    def finish_fingerprint(cls, config: Any) -> str:
+        """Hash of files only the closing step reads (extra corpora): changing them reruns only it."""
+        return ""
+
+    @classmethod
+    def has_finish(cls) -> bool:
+        return cls.finish.__func__ is not Stage.finish.__func__  # type: ignore[attr-defined]
 
     @classmethod
     def has_prepare(cls) -> bool:
@@ -104,7 +136,7 @@ def stage_key(stage_cls: type[Stage], config: Any) -> str:
     payload = {
         "stage": stage_cls.name,
         "version": stage_cls.version,
-        "config": config_dict(config),
+        "config": {k: v for k, v in config_dict(config).items() if k not in stage_cls.finish_options},
         "data": stage_cls.data_fingerprint(config),
     }
     return sha256_text(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str))

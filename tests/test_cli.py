@@ -78,8 +78,8 @@ def test_run_then_stats(tmp_path: Path, tiny_input: Path) -> None:
 
 
 def test_bad_override(tmp_path: Path, tiny_input: Path) -> None:
-    result = cli("run", str(PIPELINE), "-i", str(tiny_input), "-o", str(tmp_path / "o"), "--set", "tokenize.x=1")
-    assert_clean_error(result, "no stage 'tokenize'")
+    result = cli("run", str(PIPELINE), "-i", str(tiny_input), "-o", str(tmp_path / "o"), "--set", "translate.x=1")
+    assert_clean_error(result, "no stage 'translate'")
     result = cli("run", str(PIPELINE), "-i", str(tiny_input), "-o", str(tmp_path / "o"), "--set", "dedup.x=1")
     assert_clean_error(result, "x")
 

@@ -53,3 +53,12 @@ def test_nothing_is_visible_before_close(tmp_path: Path) -> None:
     assert not (tmp_path / "p.idx").exists() and not (tmp_path / "p.bin").exists()
     assert w.close() == {"documents": 1, "tokens": 2}
     assert (tmp_path / "p.idx").exists() and not list(tmp_path.glob("*.tmp"))
+
+
+def test_add_many_appends_documents_laid_end_to_end(tmp_path: Path) -> None:
+    with IndexedWriter(tmp_path / "p", np.uint16) as w:
+        w.add([1])
+        w.add_many(np.array([2, 3, 4, 5, 6], np.uint16), np.array([2, 0, 3]))
+        with pytest.raises(CleaningError, match="lengths sum to 4"):
+            w.add_many(np.array([7, 8], np.uint16), np.array([4]))
+    assert [d.tolist() for d in read_indexed(tmp_path / "p")] == [[1], [2, 3], [], [4, 5, 6]]

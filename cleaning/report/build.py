@@ -11,7 +11,7 @@ import csv
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ class ReportOptions:
     dest: Path | None = None  # default OUTPUT/report
     weights: Path | None = None  # default: the run's balance stage weights, if any
     noise_threshold: float = 0.5  # P(noise) above which the report counts a document as doubtful
-    chars_per_token: float = 2.2  # estimate until the tokenize stage gives real counts
+    chars_per_token: float = 0.0  # 0 = measured by the run's tokenize stage, else 2.2 (a typical Japanese ratio)
     flags: Flags = field(default_factory=Flags)
 
 
@@ -107,10 +107,18 @@ class RunLayout:
         return None
 
 
+def measured_chars_per_token(output: Path) -> float | None:
+    """Characters per token of the corpus as the run's tokenizer cut it (tokens/manifest.json)."""
+    manifest = output / "tokens" / "manifest.json"
+    return read_json(manifest).get("chars_per_token") or None if manifest.is_file() else None
+
+
 def build_report(options: ReportOptions, mapper: Any, log: Any = print) -> dict[str, Any]:
     """Write index.html, clusters.parquet/csv, domains.csv and report.json; return the overview."""
     started = time.perf_counter()
     layout = RunLayout.find(options.output)
+    if not options.chars_per_token:
+        options = replace(options, chars_per_token=measured_chars_per_token(layout.output) or 2.2)
     domain_of = np.load(layout.artifacts / "domain_of.npy")
     k = len(domain_of)
     info = read_json(layout.artifacts / "genres.json")

@@ -1,3 +1,3 @@
 """Built-in stages; importing this package registers them by name."""
 
-from cleaning.stages import balance, dedup, genres, normalize, quality, rules  # noqa: F401
+from cleaning.stages import balance, dedup, genres, normalize, quality, rules, tokenize  # noqa: F401

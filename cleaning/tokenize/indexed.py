@@ -61,6 +61,14 @@ class IndexedWriter:
         self._lengths.append(int(array.size))
         self.tokens += int(array.size)
 
+    def add_many(self, tokens: np.ndarray, lengths: np.ndarray) -> None:
+        """Append documents already laid end to end (`lengths` sums to `tokens.size`), e.g. from a spill."""
+        if int(lengths.sum()) != tokens.size:
+            raise CleaningError(f"add_many: lengths sum to {int(lengths.sum())}, not {tokens.size} tokens")
+        self._bin.write(np.ascontiguousarray(tokens, dtype=self.dtype).tobytes())
+        self._lengths.extend(lengths.tolist())
+        self.tokens += int(tokens.size)
+
     def close(self) -> dict[str, int]:
         """Write the index, fsync both files and rename them into place; returns counts."""
         self._bin.flush()
