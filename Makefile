@@ -11,7 +11,7 @@ RUN_ARGS ?=
 REPORT_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: clean-ja report-check test lint format bench venv clean
+.PHONY: clean-ja report-check test lint format bench bench-quick venv clean
 
 venv: $(BIN)/.installed
 
@@ -42,8 +42,15 @@ format: venv
 	$(BIN)/ruff format cleaning tests bench
 	$(BIN)/ruff check --fix cleaning tests bench
 
+# Every stage with 1 and all workers on a 200 MB corpus built from ../shared/data/web, and the same
+# steps in datatrove and HojiChar (own venv); results in bench/results/<date>-<host>.{json,md}.
 bench: venv
-	$(BIN)/python bench/stage_throughput.py $(BENCH_ARGS)
+	$(BIN)/python bench/pipeline_bench.py $(BENCH_ARGS)
+
+# The before/after guard for a performance change (under 2 minutes once its models are cached):
+# compare the ratios of two runs, not their absolute seconds.
+bench-quick: venv
+	$(BIN)/python bench/pipeline_bench.py --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf out .pytest_cache

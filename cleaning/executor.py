@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from cleaning.errors import CleaningError
+from cleaning.memory import peak_rss_mb, reset_peak
 
 
 class Task(Protocol):
@@ -36,6 +37,7 @@ class LocalExecutor:
 
     def __init__(self) -> None:
         self._cache: dict[str, Any] = {}
+        self.map_peak_mb = 0.0  # largest resident memory of a worker inside a `map` call so far
 
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, dict[str, Any] | TaskFailed]]:
         for task in tasks:
@@ -51,7 +53,9 @@ class LocalExecutor:
     ) -> list[Any]:
         results = []
         for item in items:
-            results.append(fn(item))
+            result, peak = _measured(fn, item)
+            results.append(result)
+            self.map_peak_mb = max(self.map_peak_mb, peak)
             if on_done:
                 on_done()
         return results
@@ -69,8 +73,15 @@ class _Worker:
     def run(self, task: Task) -> dict[str, Any]:
         return task.run(self.cache)
 
-    def call(self, fn: Callable[[Any], Any], item: Any) -> Any:
-        return fn(item)
+    def call(self, fn: Callable[[Any], Any], item: Any) -> tuple[Any, float]:
+        return _measured(fn, item)
+
+
+def _measured(fn: Callable[[Any], Any], item: Any) -> tuple[Any, float]:
+    """`fn(item)` and the peak resident memory (MB) of this process while it ran."""
+    reset_peak()
+    result = fn(item)
+    return result, peak_rss_mb()
 
 
 class RayExecutor:
@@ -107,6 +118,7 @@ class RayExecutor:
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = max(1, min(workers or cpus, cpus))
+        self.map_peak_mb = 0.0  # largest resident memory of a worker inside a `map` call so far
         actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=3)(_Worker)
         self._actors = [actor.remote() for _ in range(self.workers)]
 
@@ -144,7 +156,8 @@ class RayExecutor:
             done, _ = ray.wait(list(running), num_returns=1)
             index, actor = running.pop(done[0])
             idle.append(actor)
-            results[index] = ray.get(done[0])
+            results[index], peak = ray.get(done[0])
+            self.map_peak_mb = max(self.map_peak_mb, peak)
             if on_done:
                 on_done()
         return results

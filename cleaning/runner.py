@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cleaning.errors import CleaningError
 from cleaning.executor import LocalExecutor, RayExecutor, TaskFailed, make_executor
+from cleaning.memory import peak_rss_mb, reset_peak
 from cleaning.pipeline import Pipeline, StageSpec
 from cleaning.readers import is_supported
 from cleaning.shards import TMP_SUFFIX, file_hash, read_json, write_json_atomic
@@ -113,10 +114,10 @@ class Runner:
             stages = [aggregate("ingest", markers, *timing)]
             shards = _outputs(markers, self.out / "00-ingest" / "shards")
             for index, spec in enumerate(self.pipeline.stages, 1):
-                markers, timing, finished = self._stage(index, spec, shards)
+                markers, timing, extra = self._stage(index, spec, shards)
                 stages.append(aggregate(spec.name, markers, *timing))
-                if finished is not None:
-                    stages[-1]["finish"] = finished
+                stages[-1]["peak_rss_mb"] = max(stages[-1]["peak_rss_mb"], extra.pop("map_peak_rss_mb"))
+                stages[-1].update(extra)
                 shards = _outputs(markers, self._stage_dir(index, spec) / "shards")
                 write_json_atomic(self._stage_dir(index, spec) / "stats.json", stages[-1])
             write_json_atomic(self.out / "00-ingest" / "stats.json", stages[0])
@@ -194,8 +195,11 @@ class Runner:
 
     def _stage(
         self, index: int, spec: StageSpec, shards: list[tuple[Path, str, int]]
-    ) -> tuple[list[dict[str, Any]], tuple[float, int, float], dict[str, Any] | None]:
+    ) -> tuple[list[dict[str, Any]], tuple[float, int, float], dict[str, Any]]:
         stage_dir = self._stage_dir(index, spec)
+        assert self.executor is not None
+        self.executor.map_peak_mb = 0.0
+        reset_peak()
         started = time.perf_counter()
         artifacts, artifacts_fp = self._prepare_stage(spec, stage_dir, shards)
         prepare_seconds = time.perf_counter() - started
@@ -234,15 +238,18 @@ class Runner:
             ],
         }
         write_json_atomic(stage_dir / "manifest.json", manifest)
-        finished = None
+        extra: dict[str, Any] = {}
         finish_seconds = 0.0
         if spec.cls.has_finish():
             started = time.perf_counter()
             outputs = _outputs(markers, stage_dir / "shards")
-            finished = self._finish_stage(spec, stage_dir, artifacts, artifacts_fp, outputs)
+            extra["finish"] = self._finish_stage(spec, stage_dir, artifacts, artifacts_fp, outputs)
             finish_seconds = time.perf_counter() - started
-            finished["seconds"] = round(finish_seconds, 3)
-        return markers, (timing[0] + prepare_seconds + finish_seconds, timing[1], prepare_seconds), finished
+            extra["finish"]["seconds"] = round(finish_seconds, 3)
+        # workers' peaks inside corpus-wide/closing steps, and the driver's own (it runs those steps)
+        extra["map_peak_rss_mb"] = self.executor.map_peak_mb
+        extra["driver_peak_rss_mb"] = peak_rss_mb()
+        return markers, (timing[0] + prepare_seconds + finish_seconds, timing[1], prepare_seconds), extra
 
     def _finish_stage(
         self,

@@ -41,6 +41,8 @@ def aggregate(
     total["wall_seconds"] = round(wall, 3)  # includes the corpus-wide step
     total["prepare_seconds"] = round(prepare_seconds, 3)
     total["seconds"] = round(total["seconds"], 3)
+    # the largest unit; 0 when every unit was resumed from markers written before this was recorded
+    total["peak_rss_mb"] = max((m["stats"].get("peak_rss_mb", 0.0) for m in markers), default=0.0)
     total["fresh_bytes"] = fresh_bytes
     total["stage"] = stage
     return total
@@ -66,7 +68,19 @@ def load_summary(output: Path) -> dict[str, Any]:
 def render(summary: dict[str, Any], console: Console) -> None:
     """The table a data engineer reads at the end of a run (and again with `cleaning stats`)."""
     table = _table(f"cleaning run: {summary['output']}")
-    for col in ("stage", "shards", "docs in", "kept", "rejected", "chars in", "out", "wall s", "MB/s", "/cpu"):
+    for col in (
+        "stage",
+        "shards",
+        "docs in",
+        "kept",
+        "rejected",
+        "chars in",
+        "out",
+        "wall s",
+        "MB/s",
+        "/cpu",
+        "peak MB",
+    ):
         table.add_column(
             col, justify="left" if col == "stage" else "right", min_width=9 if col == "stage" else len(col)
         )
@@ -85,9 +99,13 @@ def render(summary: dict[str, Any], console: Console) -> None:
             f"{s['wall_seconds']:.1f}",
             mbs,
             core,
+            f"{s.get('peak_rss_mb', 0):,.0f}" if s.get("peak_rss_mb") else "-",
         )
     console.print(table)
-    console.print("MB/s: text bytes per wall second this run; /cpu: per busy worker second (all shards)")
+    console.print(
+        "MB/s: text bytes per wall second this run; /cpu: per busy worker second (all shards); "
+        "peak MB: largest resident memory of a worker on one shard"
+    )
     reasons = [(s["stage"], k, v) for s in summary["stages"] for k, v in s["rejected"].items()]
     _print_counts(console, "rejected documents by reason", ("stage", "reason", "docs"), reasons)
     _print_edits(console, summary["stages"])

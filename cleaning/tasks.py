@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from cleaning.document import BASE_SCHEMA, Doc, docs_from_table, docs_to_table, reject_schema, rejects_to_table
 from cleaning.errors import CleaningError, ConservationError
+from cleaning.memory import peak_rss_mb, reset_peak
 from cleaning.readers import BadRecord, ReaderConfig, read_records
 from cleaning.shards import ShardWriter, write_json_atomic
 from cleaning.stage import STAGES, Stage
@@ -77,6 +78,7 @@ class IngestTask:
 
     def run(self, cache: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
+        reset_peak()
         outputs: list[dict[str, Any]] = []
         bad = []
         warnings: list[str] = []
@@ -124,6 +126,7 @@ class IngestTask:
         rejects = _write_input_rejects(bad, self.source, self.rejects_path)
         stats.chars_in = stats.chars_out
         stats.seconds = time.perf_counter() - start
+        stats.peak_rss_mb = peak_rss_mb()
         hidden = len(bad) - len(warnings)
         if hidden > 0:
             warnings.append(f"{self.source}: {hidden} more bad records (all in {self.rejects_path.name})")
@@ -180,6 +183,7 @@ class StageTask:
 
     def run(self, cache: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
+        reset_peak()
         stage = _cached_stage(cache, self.stage_ref, self.config, self.artifacts, self.instance_key)
         source = pq.ParquetFile(self.in_path)
         schema = source.schema_arrow
@@ -219,6 +223,7 @@ class StageTask:
         if rejects is None:
             self.rejects_path.unlink(missing_ok=True)
         stats.seconds = time.perf_counter() - start
+        stats.peak_rss_mb = peak_rss_mb()
         marker = {"key": self.key, "outputs": outputs, "rejects": rejects, "stats": stats.to_dict(), "warnings": []}
         write_json_atomic(self.done_path, marker)
         return marker
@@ -254,6 +259,7 @@ class ShardStats:
     bytes_in: int = 0
     counters: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    peak_rss_mb: float = 0.0  # of the worker process during this unit (model loading included)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -265,4 +271,5 @@ class ShardStats:
             "bytes_in": self.bytes_in,
             "counters": dict(sorted(self.counters.items())),
             "seconds": round(self.seconds, 4),
+            "peak_rss_mb": self.peak_rss_mb,
         }
