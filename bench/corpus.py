@@ -2,8 +2,8 @@
 
 Copy 0 is every page as it is. Each further copy rewrites every page, seeded, so the result
 is still real Japanese lines in real page layouts but mostly new documents:
-- a quarter become near-duplicates of their original (a few lines dropped or swapped for lines of
-  another page), as mirrors and re-crawls are; the dedup stage has to find them;
+- a quarter become near-duplicates of their original (one character in 200 changed, an update
+  line added to pages over 1,000 characters), as mirrors and re-crawls are; the dedup stage has to find them;
 - the rest keep about 40% of their own lines and take the others from random pages, which makes
   them distinct documents (character 5-gram Jaccard well below 0.5) with the same kind of text.
 Pages are shuffled (seeded) and, for a small target, only as many are used as leave room for the
@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT.parent / "shared" / "data" / "web"
-VERSION = 2
+VERSION = 4
 FILE_MB = 25
 NEAR_DUP_SHARE = 0.25
 MIN_COPIES = 3  # the original and at least two rewrites of every page
@@ -52,14 +52,13 @@ def load_pages(paths: list[Path]) -> list[dict]:
 def rewrite(page: dict, copy: int, rng: random.Random, pool: list[str]) -> dict:
     """One page of copy `copy` (>= 1): a near-duplicate or a new page made of real lines."""
     lines = page["text"].split("\n")
-    if rng.random() < NEAR_DUP_SHARE:
-        edits = max(1, len(lines) // 30)
-        for _ in range(edits):
-            i = rng.randrange(len(lines))
-            if rng.random() < 0.5 and len(lines) > 1:
-                del lines[i]
-            else:
-                lines[i] = rng.choice(pool)
+    if rng.random() < NEAR_DUP_SHARE:  # a re-crawl: a few characters changed and an update line added
+        chars = list("\n".join(lines))
+        for _ in range(max(1, len(chars) // 200)):
+            chars[rng.randrange(len(chars))] = rng.choice("あいうえおかきくけこ0123456789")
+        lines = "".join(chars).split("\n")
+        if len(chars) > 1000:  # short pages keep J >= 0.8 only with the one-character change
+            lines.append(f"最終更新: 2023年{rng.randint(1, 12)}月{rng.randint(1, 28)}日")
     else:
         lines = [line if rng.random() < 0.4 else rng.choice(pool) for line in lines]
     url = page["url"]
