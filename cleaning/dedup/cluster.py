@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from cleaning.dedup.minhash import MinHasher, band_keys, estimated_jaccard, shingle_hashes, strip
+from cleaning.dedup.minhash import MinHasher, band_keys, estimated_jaccard, strip
 from cleaning.rules.sitelines import host_of
 
 _ROW_BITS = np.uint64(32)
@@ -80,10 +80,11 @@ def map_shard(job: MapJob) -> dict[str, int]:
     # Exact copies inside the shard are signed once; copies across shards are caught by exact keys.
     _, first, inverse = np.unique(np.stack([hi, lo], axis=1), axis=0, return_index=True, return_inverse=True)
     inverse = inverse.ravel().astype(np.int64)
-    sigs = job.hasher.signatures([texts[i] for i in first])[inverse]
+    unique_sigs, hashes = job.hasher.signatures_and_hashes([texts[i] for i in first])
+    sigs = unique_sigs[inverse]
     np.save(job.work / SIGS / f"{job.index:06d}.npy", sigs)
     if job.keep_shingles:
-        _save_shingles(job, [texts[i] for i in first], inverse)
+        _save_shingles(job, hashes, inverse)
     bands = band_keys(sigs, job.bands, job.rows)
     has_shingles = np.array([len(t) >= job.hasher.ngram for t in texts], dtype=bool)
     band_rows = np.repeat(keys[has_shingles], job.bands)
@@ -93,11 +94,11 @@ def map_shard(job: MapJob) -> dict[str, int]:
     return {"docs": n, "signed": len(first)}
 
 
-def _save_shingles(job: MapJob, unique_texts: list[str], inverse: np.ndarray) -> None:
-    """Each distinct text's sorted unique shingle hashes, and where every document's set starts and ends."""
-    sets = [np.unique(shingle_hashes(t, job.hasher.ngram)) for t in unique_texts]
-    bounds = np.concatenate([[0], np.cumsum([len(x) for x in sets])]).astype(np.int64)
-    values = np.concatenate(sets) if sets else np.empty(0, np.uint32)
+def _save_shingles(job: MapJob, hashes: list[np.ndarray], inverse: np.ndarray) -> None:
+    """Each distinct text's shingle hashes as signed (repeats kept: sets are made only for the few
+    documents verification asks about), and where every document's hashes start and end."""
+    bounds = np.concatenate([[0], np.cumsum([len(x) for x in hashes])]).astype(np.int64)
+    values = np.concatenate(hashes) if hashes else np.empty(0, np.uint32)
     np.save(job.work / SHINGLES / f"{job.index:06d}.values.npy", values)
     np.save(
         job.work / SHINGLES / f"{job.index:06d}.bounds.npy", np.stack([bounds[:-1][inverse], bounds[1:][inverse]], 1)
@@ -120,7 +121,7 @@ class ShingleSets:
                 np.load(f"{base}.bounds.npy", mmap_mode="r"),
             )
         values, bounds = self._maps[shard]
-        return np.asarray(values[bounds[row, 0] : bounds[row, 1]])
+        return np.unique(values[bounds[row, 0] : bounds[row, 1]])
 
     def jaccard(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         out = np.empty(len(u))

@@ -88,7 +88,12 @@ class MinHasher:
         return sig
 
     def signatures(self, texts: list[str]) -> np.ndarray:
-        """Signatures of many texts, one row each (n × num_perm, uint32).
+        """Signatures of many texts, one row each (n × num_perm, uint32)."""
+        return self.signatures_and_hashes(texts)[0]
+
+    def signatures_and_hashes(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Signatures, and each text's shingle hashes (fmix32 is a bijection: their sets give the
+        same Jaccard as the shingles themselves, so verification can reuse them).
 
         Shingles of consecutive texts are processed together in a permutations × shingles block,
         and each text's minimum is one `minimum.reduceat` along the rows (1.4× the per-text loop).
@@ -116,7 +121,7 @@ class MinHasher:
                 offsets = np.concatenate([[0], np.cumsum(sizes[start:end])[:-1]])[nonempty]
                 out[start + nonempty] = np.minimum.reduceat(block, offsets, axis=1).T
             start = end
-        return out
+        return out, hashes
 
     def to_datasketch(self, sig: np.ndarray) -> Any:
         """A `datasketch.LeanMinHash` holding this signature."""
