@@ -55,7 +55,7 @@ PEER_SPECS = [
     f"hojichar[dedup]=={PEERS['hojichar']}",
     f"spacy=={PEERS['spacy']}",  # datatrove's Japanese word tokenizer
     f"sudachipy=={PEERS['sudachipy']}",
-    "sudachidict_core",
+    "sudachidict_core==20261015",
 ]
 TB_MB = 1_000_000
 
