@@ -39,12 +39,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from peer_venv import PEERS, peer_python  # bench/peer_venv.py (this script's folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-PEER_VENV = BENCH / ".venv-peers"
 RESULTS = BENCH / "results"
-PEERS = {"datatrove": "0.10.1", "hojichar": "0.18.1"}  # pinned; bump deliberately
-PEER_SPECS = [f"datatrove[processing,io]=={PEERS['datatrove']}", f"hojichar[dedup]=={PEERS['hojichar']}"]
 DATATROVE_HASHES = 112  # datatrove's default signature size (14 buckets x 8 hashes)
 
 # Runs inside bench/.venv-peers, never in the project's venv. argv[1]: JSON config
@@ -171,29 +170,6 @@ def run_hojichar():
 result = {"datatrove": run_datatrove, "hojichar": run_hojichar}[cfg["tool"]]()
 Path(cfg["out"]).write_text(json.dumps(result))
 '''
-
-
-def peer_python() -> Path:
-    """Create/reuse bench/.venv-peers and make sure the pinned peer versions are installed; return its python."""
-    python = PEER_VENV / "bin" / "python"
-    if not python.exists():
-        print(f"creating {PEER_VENV.relative_to(ROOT)} …", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-    probe = subprocess.run(
-        [
-            str(python),
-            "-c",
-            "from importlib.metadata import version; import rensa, datasketch\n"
-            "print(version('datatrove'), version('hojichar'))",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if probe.returncode != 0 or probe.stdout.split() != [PEERS["datatrove"], PEERS["hojichar"]]:
-        print(f"installing {' '.join(PEER_SPECS)} into the peer venv …", file=sys.stderr)
-        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *PEER_SPECS]
-        subprocess.run(pip, check=True)
-    return python
 
 
 def optimal_bands(python: Path, threshold: float, num_perm: int) -> tuple[int, int]:

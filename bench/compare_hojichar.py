@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow.parquet as pq
+from peer_venv import PEERS, peer_python  # bench/peer_venv.py (this script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -46,9 +47,8 @@ DEFAULT_CLEAN = [
 ]
 PIPELINE = ROOT / "pipelines" / "ja.yaml"
 CLEANING = ROOT / ".venv" / "bin" / "cleaning"
-PEER_VENV = ROOT / "bench" / ".venv-peers"
 RESULTS = ROOT / "bench" / "results"
-HOJICHAR_VERSION = "0.18.1"  # newest 0.x on PyPI when this was written; bump deliberately
+HOJICHAR_VERSION = PEERS["hojichar"]
 EXCERPT_CHARS = 150
 EXAMPLES = 5
 KEPT_OUTPUT = "ours_kept_output"  # dataset label: our kept documents as our rules stage wrote them
@@ -232,33 +232,6 @@ def sh(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
 
 
 # ---------------------------------------------------------------- environment
-
-
-def peer_python() -> Path:
-    """Create bench/.venv-peers with hojichar==HOJICHAR_VERSION if needed; return its python."""
-    python = PEER_VENV / "bin" / "python"
-    if not python.exists():
-        print(f"creating {PEER_VENV.relative_to(ROOT)} …", file=sys.stderr)
-        sh([sys.executable, "-m", "venv", str(PEER_VENV)])
-    probe = subprocess.run(
-        [str(python), "-c", "from importlib.metadata import version; print(version('hojichar'))"],
-        capture_output=True,
-        text=True,
-    )
-    if probe.returncode != 0 or probe.stdout.strip() != HOJICHAR_VERSION:
-        print(f"installing hojichar=={HOJICHAR_VERSION} into the peer venv …", file=sys.stderr)
-        sh(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                f"hojichar=={HOJICHAR_VERSION}",
-            ]
-        )
-    return python
 
 
 def git_state() -> dict[str, Any]:

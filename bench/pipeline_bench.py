@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import corpus as bench_corpus  # bench/corpus.py (this script's folder is on sys.path)
+from peer_venv import PEERS, peer_python
 from rich.console import Console
 
 from cleaning.pipeline import load_pipeline
@@ -48,15 +49,6 @@ CACHE = ROOT / "bench" / ".cache"
 RESULTS = ROOT / "bench" / "results"
 PIPELINE = ROOT / "pipelines" / "ja.yaml"
 CLEANING = Path(sys.executable).parent / "cleaning"
-PEER_VENV = ROOT / "bench" / ".venv-peers"
-PEERS = {"datatrove": "0.10.1", "hojichar": "0.18.1", "spacy": "3.8.18", "sudachipy": "0.7.0"}
-PEER_SPECS = [
-    f"datatrove[processing,io]=={PEERS['datatrove']}",
-    f"hojichar[dedup]=={PEERS['hojichar']}",
-    f"spacy=={PEERS['spacy']}",  # datatrove's Japanese word tokenizer
-    f"sudachipy=={PEERS['sudachipy']}",
-    "sudachidict_core==20261015",
-]
 TB_MB = 1_000_000
 
 
@@ -226,30 +218,6 @@ def timed_runs(corpus: Path, overrides: list[str], workers: list[int], shard_mb:
 
 
 # -- peers -------------------------------------------------------------------------------
-
-
-def peer_python() -> Path:
-    """Create/reuse bench/.venv-peers with the pinned peer versions; return its python."""
-    python = PEER_VENV / "bin" / "python"
-    if not python.exists():
-        log(f"creating {PEER_VENV.relative_to(ROOT)} …")
-        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-    probe = subprocess.run(
-        [
-            str(python),
-            "-c",
-            "from importlib.metadata import version as v; import sudachidict_core\n"
-            "print(v('datatrove'), v('hojichar'), v('spacy'), v('sudachipy'))",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    want = [PEERS["datatrove"], PEERS["hojichar"], PEERS["spacy"], PEERS["sudachipy"]]
-    if probe.returncode != 0 or probe.stdout.split() != want:
-        log(f"installing {' '.join(PEER_SPECS)} into the peer venv …")
-        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *PEER_SPECS]
-        subprocess.run(pip, check=True)
-    return python
 
 
 def write_subset(corpus: Path, mb: float, dest: Path) -> tuple[Path, Path]:
