@@ -203,6 +203,7 @@ class Runner:
         started = time.perf_counter()
         artifacts, artifacts_fp = self._prepare_stage(spec, stage_dir, shards)
         prepare_seconds = time.perf_counter() - started
+        driver_peak = peak_rss_mb()  # now: in-process shard tasks below reset the peak per task
         units = []
         for path, xxh, rows in shards:
             key = fingerprint([spec.key, xxh, artifacts_fp])
@@ -248,7 +249,7 @@ class Runner:
             extra["finish"]["seconds"] = round(finish_seconds, 3)
         # workers' peaks inside corpus-wide/closing steps, and the driver's own (it runs those steps)
         extra["map_peak_rss_mb"] = self.executor.map_peak_mb
-        extra["driver_peak_rss_mb"] = peak_rss_mb()
+        extra["driver_peak_rss_mb"] = max(driver_peak, peak_rss_mb())
         return markers, (timing[0] + prepare_seconds + finish_seconds, timing[1], prepare_seconds), extra
 
     def _finish_stage(
@@ -275,6 +276,7 @@ class Runner:
         assert self.executor is not None
         ctx = FinishContext(
             [p for p, _, _ in outputs],
+            [x for _, x, _ in outputs],
             artifacts,
             products,
             workdir,

@@ -49,6 +49,7 @@ class FinishContext:
     products go (`OUTPUT/<products>`), plus a scratch folder kept between attempts for resuming."""
 
     shards: list[Path]
+    hashes: list[str]  # content hash of each shard (from its marker): a key for resuming
     artifacts: Path | None
     products: Path
     workdir: Path

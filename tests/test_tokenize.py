@@ -16,7 +16,7 @@ import yaml
 from cleaning.errors import CleaningError
 from cleaning.pipeline import load_pipeline
 from cleaning.tokenize.indexed import read_indexed
-from cleaning.tokenize.sample import SampleJob, cluster_rates, write_sample
+from cleaning.tokenize.sample import SampleJob, cluster_docs, cluster_rates, write_sample
 from cleaning.tokenize.split import heldout_rates, split_of
 from cleaning.tokenize.tokenizer import Tokenizer, TokenizerParams, train_tokenizer
 from tests.conftest import SAMPLE, run_pipeline
@@ -126,14 +126,17 @@ def test_training_sample_is_spread_over_clusters(tmp_path: Path) -> None:
     ]
     shard = tmp_path / "s.parquet"
     pq.write_table(pa.Table.from_pylist(rows), shard)
-    budget = 20 * 440 * 3  # what three equal shares of the smallest cluster's size would be
-    per_cluster = Counter({c: n * len(rows[0]["text"].encode()) for c, n in sizes.items()})
-    job = SampleJob(shard, tmp_path / "out.txt", cluster_rates(per_cluster, budget))
+    counts = cluster_docs(shard)
+    assert counts == Counter(sizes)
+    job = SampleJob(shard, tmp_path / "out.txt", cluster_rates(counts, 60))  # 60 documents in all
     write_sample(job)
     got = Counter(int(line.split()[1]) for line in job.out.read_text().splitlines())
     assert got[2] == 20  # the small cluster gives everything it has
     assert 0.5 < got[0] / got[1] < 2  # the large ones contribute alike, not 10:1 as in the corpus
-    assert got[0] < 200
+    assert got[0] + got[1] + got[2] < 100
+    no_clusters = tmp_path / "n.parquet"
+    pq.write_table(pa.Table.from_pylist([{"id": "a", "text": "x"}]), no_clusters)
+    assert cluster_docs(no_clusters) == Counter({-1: 1})
 
 
 def test_split_is_by_id_and_small_corpora_get_heldout_documents() -> None:

@@ -234,7 +234,9 @@ class Tokenize(Stage):
             ctx.log("no documents: no token files written")
             return summary
         spills_dir = ctx.workdir / "spills"
-        jobs = [SpillJob(s, spills_dir / s.stem, file_hash(s), tokenizer["dtype"]) for s in ctx.shards]
+        jobs = [
+            SpillJob(s, spills_dir / s.stem, h, tokenizer["dtype"]) for s, h in zip(ctx.shards, ctx.hashes, strict=True)
+        ]
         spilled = ctx.map(spill_shard, jobs, "regroup tokens")
         spills = [(job.prefix, segments) for job, segments in zip(jobs, spilled, strict=True)]
         extras = _tokenize_extras(config, ctx, info)

@@ -1,9 +1,10 @@
 """Pick the tokenizer's training text across genre clusters, so no genre dominates the vocabulary.
 
-Every cluster gets the same budget of bytes (water-filling: small clusters give all they have,
-the rest is shared by the larger ones); documents are chosen by a salted hash of their id, so
-the sample is deterministic and spread over every shard. Without a `cluster` column the sample
-is uniform. Both passes run per shard in workers (`PrepareContext.map`).
+Every cluster gets the same budget of documents (water-filling: small clusters give all they
+have, the rest is shared by the larger ones); the budget is the sample size over the corpus's
+mean document size. Counting reads only the cluster column; documents are then chosen by a
+salted hash of their id, so the sample is deterministic and spread over every shard. Without a
+`cluster` column the sample is uniform. Both passes run per shard in workers (`PrepareContext.map`).
 """
 
 from __future__ import annotations
@@ -20,21 +21,17 @@ SALT = "tokenizer"
 NO_CLUSTER = -1
 
 
-def cluster_bytes(shard: Path) -> Counter[int]:
-    """Bytes of text per cluster in one shard (cluster -1 when the run has no genres stage)."""
-    has_cluster = "cluster" in pq.ParquetFile(shard).schema_arrow.names
-    table = pq.read_table(shard, columns=["text", "cluster"] if has_cluster else ["text"])
-    sizes = pc.binary_length(table["text"]).to_numpy(zero_copy_only=False)
-    if not has_cluster:
-        return Counter({NO_CLUSTER: int(sizes.sum())})
-    out: Counter[int] = Counter()
-    for cluster, size in zip(table["cluster"].to_pylist(), sizes.tolist(), strict=True):
-        out[NO_CLUSTER if cluster is None else cluster] += size
-    return out
+def cluster_docs(shard: Path) -> Counter[int]:
+    """Documents per cluster in one shard, from the cluster column alone (cluster -1 without genres)."""
+    pf = pq.ParquetFile(shard)
+    if "cluster" not in pf.schema_arrow.names:
+        return Counter({NO_CLUSTER: pf.metadata.num_rows})
+    counts = pc.value_counts(pf.read(columns=["cluster"])["cluster"].combine_chunks().fill_null(NO_CLUSTER))
+    return Counter({int(c["values"]): int(c["counts"]) for c in counts.to_pylist()})
 
 
 def cluster_rates(sizes: Counter[int], budget: float) -> dict[int, float]:
-    """Share of each cluster to sample so clusters contribute equally, `budget` bytes in all."""
+    """Share of each cluster to sample so clusters contribute equally, `budget` documents in all."""
     if not sizes:
         return {}
     remaining, cap = budget, 0.0

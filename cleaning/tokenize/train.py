@@ -12,15 +12,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from cleaning.genres.sample import shard_size
 from cleaning.stage import PrepareContext
-from cleaning.tokenize.sample import SampleJob, cluster_bytes, cluster_rates, write_sample
+from cleaning.tokenize.sample import SampleJob, cluster_docs, cluster_rates, write_sample
 from cleaning.tokenize.tokenizer import TokenizerParams, train_tokenizer
 
 
 def train_on_shards(ctx: PrepareContext, params: TokenizerParams, model: Path) -> dict[str, Any]:
     """Sample `params.sample_mb` spread evenly over clusters, then train sentencepiece on it."""
-    sizes = sum(ctx.map(cluster_bytes, ctx.shards, "measure clusters"), start=Counter())
-    rates = cluster_rates(sizes, params.sample_mb * 1e6)
+    sizes = sum(ctx.map(cluster_docs, ctx.shards, "count documents per cluster"), start=Counter())
+    corpus_docs, text_bytes = map(sum, zip(*(shard_size(s) for s in ctx.shards), strict=True)) if ctx.shards else (0, 0)
+    mean_doc_bytes = text_bytes / max(1, corpus_docs)
+    rates = cluster_rates(sizes, params.sample_mb * 1e6 / max(1.0, mean_doc_bytes))
     scratch = ctx.workdir / "sample"
     scratch.mkdir(exist_ok=True)
     jobs = [SampleJob(s, scratch / f"{i:05d}.txt", rates) for i, s in enumerate(ctx.shards)]
