@@ -4,7 +4,7 @@
   the given `.model`; fix the held-out shares.
 - per shard (pure, batched): encode each document, append EOD, choose its group (corpus,
   domain or cluster) and split (train/valid/test, by hash of id). Columns tokens, n_tokens,
-  group, split are added, so the final shards record what went where.
+  n_chars, group, split are added, so the final shards record what went where.
 - closing step: regroup each shard's tokens (spills), tokenize the extra corpora, cut parts of
   `part_mb`, and write `OUTPUT/tokens/` with `manifest.json`, `mixture.yaml`, `neox_data.yml`.
 """
@@ -145,6 +145,7 @@ class Tokenize(Stage):
     columns: ClassVar[dict[str, pa.DataType]] = {
         "tokens": pa.list_(pa.int32()),
         "n_tokens": pa.int32(),
+        "n_chars": pa.int32(),  # lets the closing step count characters without reading the text again
         "group": pa.string(),
         "split": pa.string(),
     }
@@ -202,7 +203,13 @@ class Tokenize(Stage):
             if len(ids) <= 1:
                 result.rejected.append(Reject(doc, "tokenize.empty", "the text encodes to no tokens"))
                 continue
-            doc.fields.update(tokens=ids, n_tokens=len(ids) - 1, group=self.group_of(doc), split=self.split_of(doc))
+            doc.fields.update(
+                tokens=ids,
+                n_tokens=len(ids) - 1,
+                n_chars=len(doc.text),
+                group=self.group_of(doc),
+                split=self.split_of(doc),
+            )
             result.counters["tokens"] += len(ids)
             result.kept.append(doc)
         return result

@@ -81,10 +81,10 @@ def spill_shard(job: SpillJob) -> list[Segment]:
     if done is not None:
         return done
     names = pq.ParquetFile(job.shard).schema_arrow.names
-    columns = ["text", "tokens", "group", "split"] + [c for c in ("repeat", "domain") if c in names]
+    columns = ["n_chars", "tokens", "group", "split"] + [c for c in ("repeat", "domain") if c in names]
     table = pq.read_table(job.shard, columns=columns)
-    chars = pc.utf8_length(table["text"]).to_numpy(zero_copy_only=False).astype(np.int64)
-    return _spill(table.drop_columns(["text"]), job.prefix, job.key, np.dtype(job.dtype), chars)
+    chars = table["n_chars"].to_numpy(zero_copy_only=False).astype(np.int64)
+    return _spill(table.drop_columns(["n_chars"]), job.prefix, job.key, np.dtype(job.dtype), chars)
 
 
 def spill_extra(job: ExtraJob) -> dict[str, Any]:
