@@ -22,7 +22,6 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from threadpoolctl import threadpool_limits
 
 from cleaning.errors import CleaningError
 from cleaning.executor import LocalExecutor, RayExecutor, TaskFailed, make_executor
@@ -285,8 +284,7 @@ class Runner:
             log=lambda line: self.console.print(f"{spec.name}: {escape(line)}"),
             progress=self.options.progress and self.console.is_terminal,
         )
-        with threadpool_limits(self.executor.workers):
-            summary = spec.cls.finish(spec.config, ctx)
+        summary = spec.cls.finish(spec.config, ctx)
         write_json_atomic(done, {"key": key, "summary": summary, "files": _product_files(products)})
         return summary
 
@@ -325,8 +323,7 @@ class Runner:
             log=lambda line: self.console.print(f"{spec.name}: {escape(line)}"),
             progress=self.options.progress and self.console.is_terminal,
         )
-        with threadpool_limits(self.executor.workers):  # --workers N: N cores for the driver's BLAS/OpenMP too
-            spec.cls.prepare(spec.config, ctx)
+        spec.cls.prepare(spec.config, ctx)
         files = sorted(p for p in artifacts.rglob("*") if p.is_file())
         fp = fingerprint([f"{p.relative_to(artifacts)}={file_hash(p)}" for p in files])
         write_json_atomic(done, {"key": key, "fingerprint": fp})
