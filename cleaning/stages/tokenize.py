@@ -15,7 +15,7 @@ import glob
 import os
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -55,16 +55,11 @@ class ExtraCorpus:
 
 
 @dataclass
-class TokenizeConfig:
+class TokenizeConfig(TokenizerParams):
+    """The tokenizer's training options (inherited), then where the tokens go."""
+
     model: str = field(default="", metadata={"help": "an existing sentencepiece .model; '' = train one"})
     eod: str = field(default="", metadata={"help": "end-of-document piece; '' = <|endoftext|>, else </s>"})
-    vocab_size: int = field(default=32_000, metadata={"help": "pieces when training (< 65,500: uint16 files)"})
-    model_type: str = field(default="unigram", metadata={"help": "unigram, bpe, char or word"})
-    character_coverage: float = field(default=0.9995, metadata={"help": "share of characters with own pieces"})
-    byte_fallback: bool = field(default=True, metadata={"help": "rare characters become UTF-8 byte pieces"})
-    split_digits: bool = field(default=True, metadata={"help": "every digit is its own piece"})
-    sample_mb: float = field(default=100.0, metadata={"help": "MB of text, spread over clusters, to train on"})
-    threads: int = field(default=0, metadata={"help": "tokenizer training threads; 0 = every core"})
     group_by: str = field(default="none", metadata={"help": "output folders: none, domain or cluster"})
     name: str = field(default="ja", metadata={"help": "folder (and mixture name) of the corpus when group_by none"})
     part_mb: float = field(default=2048.0, metadata={"help": "MB of tokens per .bin part"})
@@ -76,7 +71,7 @@ class TokenizeConfig:
     data_root: str = field(default="", metadata={"help": "path of tokens/ on the training machine ('' = here)"})
 
     def __post_init__(self) -> None:
-        self.params()  # validates the tokenizer options
+        super().__post_init__()  # the tokenizer options
         if self.group_by not in GROUP_BY:
             raise CleaningError(f"tokenize.group_by must be one of {', '.join(GROUP_BY)}")
         if self.part_mb <= 0 or not 0 <= self.valid_fraction < 0.5 or not 0 <= self.test_fraction < 0.5:
@@ -100,15 +95,7 @@ class TokenizeConfig:
             extra.paths = [str(p) for p in extra_files(extra)]
 
     def params(self) -> TokenizerParams:
-        return TokenizerParams(
-            self.vocab_size,
-            self.model_type,
-            self.character_coverage,
-            self.byte_fallback,
-            self.split_digits,
-            self.sample_mb,
-            self.threads,
-        )
+        return TokenizerParams(**{f.name: getattr(self, f.name) for f in fields(TokenizerParams)})
 
 
 def _resolve(path: str) -> Path:
