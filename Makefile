@@ -10,8 +10,10 @@ WORKERS ?=
 RUN_ARGS ?=
 REPORT_ARGS ?=
 PYTEST_ARGS ?=
+LABELS ?= ../shared/data/gold/labels
+CRAWL ?= ../shared/data/web/cc-main-2023-50_ja_pages.jsonl.gz
 
-.PHONY: clean-ja report-check test lint format bench bench-quick venv clean
+.PHONY: clean-ja eval train-rules report-check test lint format bench bench-quick venv clean
 
 venv: $(BIN)/.installed
 
@@ -24,6 +26,18 @@ $(BIN)/.installed: pyproject.toml
 clean-ja: venv
 	$(BIN)/cleaning run $(PIPELINE) --input '$(INPUT)' --output '$(OUTPUT)' $(if $(WORKERS),--workers $(WORKERS)) $(RUN_ARGS)
 	$(if $(shell grep -l 'stage: *genres' $(PIPELINE)),$(BIN)/cleaning report '$(OUTPUT)' $(if $(WORKERS),--workers $(WORKERS)) $(REPORT_ARGS))
+
+# How clean a finished run is, against line-labelled pages: the five figures, where content was lost,
+# which boilerplate survived, every page line by line (OUTPUT/eval/eval.html). For example:
+#   make clean-ja INPUT=../shared/data/web/cc-main-2023-50_ja_pages.jsonl.gz OUTPUT=out/crawl && make eval OUTPUT=out/crawl
+eval: venv
+	$(BIN)/cleaning eval '$(OUTPUT)' $(LABELS) $(EVAL_ARGS)
+
+# Retrain the rules stage's line and page models (rules/models/) on the gold pages and annotations/pages,
+# cross-validated over sites, from a run over the crawl they come from (OUTPUT, made first if missing).
+train-rules: venv
+	test -f '$(OUTPUT)/summary.json' || $(BIN)/cleaning run $(PIPELINE) --input '$(CRAWL)' --output '$(OUTPUT)' $(RUN_ARGS)
+	$(BIN)/cleaning rules train $(LABELS) annotations/pages --run '$(OUTPUT)'
 
 # The balance report in headless Chromium (Debian's chromium package): loads, sorts, filters,
 # opens a cluster; screenshots go to out/report-check/.

@@ -101,6 +101,38 @@ def report(
     )
 
 
+@app.command("eval", epilog="Example: cleaning eval out/ ../shared/data/gold/labels --show 'CC-MAIN-…#123'")
+def eval_(
+    output: Annotated[Path, typer.Argument(help="output folder of a finished run")],
+    labels: Annotated[list[Path], typer.Argument(help="line-labelled page files or folders (JSONL)")],
+    dest: Annotated[
+        Optional[Path], typer.Option(help="where eval.json and eval.html go (default: OUTPUT/eval)")
+    ] = None,
+    show: Annotated[
+        Optional[list[str]], typer.Option(help="print these pages line by line, coloured by label (repeatable)")
+    ] = None,
+    top: Annotated[int, typer.Option(help="rows in the 'lost content' and 'surviving boilerplate' tables")] = 15,
+) -> None:
+    """Score a run against line-labelled pages: purity, content recall, page precision and recall,
+    boilerplate left; which rules removed content, which boilerplate survived, every page line by line."""
+    from cleaning.evaluation.evaluate import evaluate, write_outputs
+    from cleaning.evaluation.views import render_findings, render_page, render_scores
+
+    result = evaluate(output, labels)
+    console = _out()
+    for line in result.warnings:
+        err.print(f"[yellow]warning[/yellow] {escape(line)}", highlight=False)
+    render_scores(result.scores, console)
+    render_findings(result.results, console, top)
+    by_id = {r.page.id: r for r in result.results}
+    for page_id in show or []:
+        if page_id not in by_id:
+            raise CleaningError(f"page {page_id!r} is not among the scored pages")
+        render_page(by_id[page_id], console)
+    files = write_outputs(result, dest or output / "eval")
+    console.print(f"pages line by line: {files['html']}; figures: {files['json']}")
+
+
 @app.command(epilog="Example: cleaning stages")
 def stages() -> None:
     """List the built-in stages and their config options (and the `input:` options)."""
@@ -141,12 +173,12 @@ def rules_explain(
     over FILE itself."""
     from cleaning.readers import ReaderConfig
     from cleaning.rules.engine import RulesEngine
-    from cleaning.rules.explain import explain, load_docs, site_keys
+    from cleaning.rules.explain import explain, line_stats, load_docs
     from cleaning.rules.ruleset import load_rules
 
     rules = load_rules(rules_dir or "")
     docs = load_docs(file, ReaderConfig(text_field=text_field), normalize)
-    engine = RulesEngine(rules, site_keys(rules, docs))
+    engine = RulesEngine(rules, line_stats(rules, docs))
     explain(engine, docs, id_ or [], limit, _out())
 
 
@@ -178,6 +210,46 @@ def rules_check(
         raise typer.Exit(1)
 
 
+@rules_app.command("train", epilog="Example: cleaning rules train annotations/pages --run out/crawl")
+def rules_train(
+    labels: Annotated[list[Path], typer.Argument(help="line-labelled page files or folders (JSONL)")],
+    run: Annotated[Path, typer.Option(help="a run over the corpus the labelled pages come from")],
+    rules_dir: Annotated[Optional[Path], typer.Option(help="rules folder to write the models into")] = None,
+    folds: Annotated[int, typer.Option(help="cross-validation folds (pages grouped by site)")] = 5,
+    workers: Annotated[Optional[int], typer.Option(help="parallel workers for the corpus line count")] = None,
+    ray: Annotated[bool, typer.Option("--ray/--no-ray", help="--no-ray counts in-process")] = True,
+) -> None:
+    """Train the line and page models of the rules stage; prints the cross-validated figures."""
+    from cleaning.evaluation.train import train_models
+    from cleaning.executor import make_executor
+    from cleaning.rules.ruleset import DEFAULT_RULES_DIR
+
+    if folds < 2:
+        raise CleaningError("--folds must be at least 2")
+    executor = make_executor(ray, workers, None)
+    try:
+        cv = train_models(
+            run, labels, rules_dir or DEFAULT_RULES_DIR, folds, map_fn=executor.map,
+            log=lambda line: err.print(f"train: {escape(line)}"),
+        )  # fmt: skip
+    finally:
+        executor.close()
+    console = _out()
+    table = Table(
+        title=f"cross-validated ({folds} folds by site); line AUC {cv['line_auc']}, page AUC {cv['page_auc']}"
+    )
+    for col in ("thresholds", "purity", "content recall", "page precision", "page recall", "B lines mean"):
+        table.add_column(col)
+    for name, f in cv["at_thresholds"].items():
+        mark = " (rules/)" if name == cv["chosen"] else ""
+        table.add_row(
+            name + mark, *(f"{f[k]:.3f}" for k in ("purity", "content_recall", "page_precision", "page_recall")),
+            f"{f['boilerplate_lines_mean']:.2f}",
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"models written next to {(rules_dir or DEFAULT_RULES_DIR) / 'lines.yaml'} in {cv['seconds']} s")
+
+
 annotations_app = typer.Typer(help="Check annotation files and draw documents to annotate next.", no_args_is_help=True)
 app.add_typer(annotations_app, name="annotations")
 quality_app = typer.Typer(help="Train the fastText good/noise quality classifier.", no_args_is_help=True)
@@ -190,22 +262,30 @@ def annotations_check(
         Optional[list[Path]], typer.Argument(help="JSONL files or folders (default: annotations/)")
     ] = None,
 ) -> None:
-    """Validate annotation files: schema, labels, empty texts, duplicates, conflicting labels, balance."""
+    """Validate annotation files: text annotations (schema, labels, duplicates, conflicting labels,
+    balance) and line-labelled pages (one C/B/N label per line, a KEEP/DROP/BORDER verdict)."""
+    from cleaning.pagelabels import check_pages
     from cleaning.quality.annotations import check_annotations
 
-    report = check_annotations(paths or [Path("annotations")])
+    targets = paths or [Path("annotations")]
+    report = check_annotations(targets)
+    pages = check_pages(targets)
     console = _out()
-    for line in report.errors:
+    for line in report.errors + pages.errors:
         console.print(f"[red]error[/red] {escape(line)}", highlight=False)
-    for line in report.warnings:
+    for line in report.warnings + pages.warnings[:10]:
         console.print(f"[yellow]warning[/yellow] {escape(line)}", highlight=False)
-    counts = report.counts()
+    if len(pages.warnings) > 10:
+        console.print(f"[yellow]warning[/yellow] … and {len(pages.warnings) - 10} more about pages")
+    counts, verdicts = report.counts(), pages.counts()
+    errors = len(report.errors) + len(pages.errors)
     console.print(
         f"{len(report.files)} files, {len(report.annotations)} valid annotations "
         f"(good {counts.get('good', 0)}, noise {counts.get('noise', 0)}), "
-        f"{len(report.errors)} errors, {len(report.warnings)} warnings"
+        f"{len(pages.pages)} labelled pages (KEEP {verdicts.get('KEEP', 0)}, DROP {verdicts.get('DROP', 0)}, "
+        f"BORDER {verdicts.get('BORDER', 0)}), {errors} errors, {len(report.warnings) + len(pages.warnings)} warnings"
     )
-    if report.errors:
+    if errors:
         raise typer.Exit(1)
 
 
@@ -336,10 +416,10 @@ def main() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except RunFailed as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except CleaningError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted: finished shards are kept; rerun the same command to resume")

@@ -123,6 +123,11 @@ class Stage:
                 result.kept.append(out)
         return result
 
+    def line_verdicts(self, doc: Doc) -> list[str | None] | None:
+        """For stages that remove lines: per line of `doc`, the rule that would remove it (None when
+        kept). `cleaning eval` uses it to say which rule removed a labelled content line."""
+        return None
+
     def apply(self, doc: Doc, counters: Counter[str]) -> Doc | Reject:
         raise NotImplementedError(f"stage {self.name!r} must override apply() or process()")
 

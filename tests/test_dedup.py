@@ -143,7 +143,8 @@ def test_exact_copies_are_removed_as_exact_and_the_smallest_id_wins(tmp_path: Pa
 def test_default_pipeline_dedups_the_sample(sample_run: Path) -> None:
     summary = json.loads((sample_run / "summary.json").read_text())
     dedup = next(s for s in summary["stages"] if s["stage"] == "dedup")
-    assert dedup["rejected"].get("dedup.exact", 0) > 0, "the sample has exact duplicates"
+    # the sample's exact copies are mostly of pages the rules stage already removes (their prose is
+    # repeated across the sample's sites); exact dedup itself is tested on inputs of its own above
     info = json.loads(next(sample_run.glob("*-dedup/_prepare/artifacts/dedup.json")).read_text())
     assert info["removed_exact"] + info["removed_near"] == dedup["rejected_total"]
     assert (info["bands"], info["rows"]) == lsh_params(0.8, 128, 0.2, 0.8)

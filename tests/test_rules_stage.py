@@ -78,7 +78,8 @@ def test_sample_corpus_through_rules_is_conserved(tmp_path: Path, sample_dir: Pa
 
 def test_site_repeated_lines_are_removed_corpus_wide(tmp_path: Path) -> None:
     corpus = site_corpus(tmp_path / "in" / "site.jsonl")
-    summary = run([corpus], tmp_path / "out", overrides=["rules.overrides={doc.too_short: {min: 1}}"])
+    models = "rules.disable=[lines.model, doc.page_model, doc.little_content]"  # tiny pages: the rule alone
+    summary = run([corpus], tmp_path / "out", overrides=["rules.overrides={doc.too_short: {min: 1}}", models])
     texts = final_texts(tmp_path / "out")
     assert all(FOOTER not in texts[f"a{i}"] for i in range(3)), "boilerplate of the builder's site is gone"
     assert all(PROSE[3] not in texts[f"a{i}"] for i in range(3)), "a paragraph on every page of a site goes too"
@@ -102,7 +103,7 @@ def test_editing_a_rule_file_reruns_the_rules_stage(tmp_path: Path) -> None:
     assert summary["stages"][1]["fresh_bytes"] == 0, "normalize is resumed"
     assert summary["stages"][2]["fresh_bytes"] > 0, "rules ran again"
     assert final_texts(tmp_path / "out") == {}
-    assert summary["stages"][2]["rejected"] == {"doc.too_short": len(first)}
+    assert summary["stages"][2]["rejected"] == {"doc.too_short": 4}, "the first document rule rejects all"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -142,12 +143,32 @@ def test_rules_check_passes_on_the_shipped_rules_and_fails_on_a_wrong_example(tm
     assert bad.returncode == 1 and "widget.share:passes:0" in bad.stdout
 
 
+def removed_prose_share(out: Path) -> float:
+    """Characters of prose-like lines (40+ characters ending like a sentence) that line rules removed
+    from kept documents, over all characters the rules stage read."""
+    before = final_texts(out, "01-normalize")
+    after = final_texts(out, "02-rules")
+    total = sum(len(t) for t in before.values())
+    removed = 0
+    for doc_id, text in after.items():
+        kept = set(text.split("\n"))
+        removed += sum(
+            len(line) for line in before[doc_id].split("\n")
+            if line not in kept and len(line) >= 40 and line.endswith(("。", "」", ")"))
+        )  # fmt: skip
+    return removed / total
+
+
 @pytest.mark.shared
 def test_clean_text_is_rarely_rejected_or_cut(tmp_path: Path, shared_data: Path) -> None:
-    """The false-positive budget of the rules on clean Japanese: < 3% docs rejected, < 2% chars removed."""
+    """The false-positive budget on clean Japanese: < 2% of documents rejected, < 1% of characters
+    removed from Wikipedia leads, < 1% of the characters of livedoor news in prose lines (its articles
+    carry related-article and product-spec lists, which are boilerplate by the labelling guidelines)."""
     for name in ("ku_wikipedia_leads.jsonl.gz", "livedoor_news.jsonl.gz"):
         summary = run([shared_data / "clean" / name], tmp_path / name)
-        normalize, rules = summary["stages"][1], summary["stages"][2]
-        assert rules["rejected_total"] / rules["docs_in"] < 0.03, (name, rules["rejected"])
-        rejected_chars = rules["chars_in"] - rules["chars_out"]
-        assert rejected_chars / normalize["chars_out"] < 0.02 + rules["rejected_total"] / rules["docs_in"], name
+        rules = summary["stages"][2]
+        assert rules["rejected_total"] / rules["docs_in"] < 0.02, (name, rules["rejected"])
+        assert removed_prose_share(tmp_path / name) < 0.01, name
+    wiki = final_texts(tmp_path / "ku_wikipedia_leads.jsonl.gz", "01-normalize")
+    kept = final_texts(tmp_path / "ku_wikipedia_leads.jsonl.gz", "02-rules")
+    assert 1 - sum(map(len, kept.values())) / sum(map(len, wiki.values())) < 0.01

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from cleaning.dedup.minhash import MinHasher, band_keys, estimated_jaccard, strip
-from cleaning.rules.sitelines import host_of
+from cleaning.hosts import host_of
 
 _ROW_BITS = np.uint64(32)
 DOCS = "docs"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cleaning.errors import CleaningError
+from cleaning.pagelabels import is_page_record, jsonl_files, jsonl_lines
 
 LABELS = ("good", "noise")
 CATEGORIES = ("ad", "word_list", "offensive", "low_quality", "other")
@@ -36,41 +37,38 @@ class CheckReport:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    pages: int = 0  # page records (line labels) seen and left to cleaning.pagelabels
 
     def counts(self) -> Counter[str]:
         return Counter(a.label for a in self.annotations)
 
 
 def annotation_files(paths: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(sorted(path.rglob("*.jsonl")))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise CleaningError(f"annotations not found: {path}")
-    if not files:
-        raise CleaningError(f"no .jsonl annotation files in {[str(p) for p in paths]}")
-    return files
+    return jsonl_files(paths, "annotation")
 
 
 def check_annotations(paths: list[Path]) -> CheckReport:
     """Parse and validate every annotation file; collect file:line errors instead of stopping."""
     report = CheckReport(files=annotation_files(paths))
-    for path in report.files:
-        with open(path, "rb") as f:
-            for lineno, raw in enumerate(f, 1):
-                if not raw.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                problem, annotation = _parse(raw, where)
-                if problem:
-                    report.errors.append(f"{where}: {problem}")
-                else:
-                    report.annotations.append(annotation)  # type: ignore[arg-type]
+    for where, raw in jsonl_lines(report.files):
+        if _is_page_record(raw):
+            report.pages += 1  # line-labelled pages: checked by cleaning.pagelabels
+            continue
+        problem, annotation = _parse(raw, where)
+        if problem:
+            report.errors.append(f"{where}: {problem}")
+        else:
+            report.annotations.append(annotation)  # type: ignore[arg-type]
     _cross_checks(report)
     return report
+
+
+def _is_page_record(raw: bytes) -> bool:
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(record, dict) and is_page_record(record)
 
 
 def _parse(raw: bytes, where: str) -> tuple[str | None, Annotation | None]:

@@ -17,9 +17,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import xxhash
 
+from cleaning.hosts import host_of
 from cleaning.rules.metrics import LINE_END_CHARS
 from cleaning.rules.ruleset import DEFAULT_RULES_DIR
-from cleaning.rules.sitelines import host_of
 from cleaning.rules.words import WordLists, read_word_list
 
 Q_BINS = 100  # quality-score histogram bins per cluster (median to 0.01)

@@ -1,16 +1,30 @@
-"""Apply a RuleSet to one document: which lines go (and by which rule), then document verdicts."""
+"""Apply a RuleSet to documents: which lines go (and by which rule), then document verdicts.
+
+Order, for a batch of documents:
+1. per line, the exact-line and pattern rules, then the block detectors (menus, vertical breadcrumbs,
+   site-repeated lines): each removes what it matches;
+2. the line model scores every line left (P(boilerplate), from its shape, its neighbours, the rules
+   around it and how common it is in the corpus) and removes those above its threshold;
+3. the document rules judge the kept text in file order; the page model's P(junk) is one of them.
+Scores are computed for the whole batch at once (the models predict one matrix per batch).
+"""
 
 from __future__ import annotations
 
 import bisect
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-import xxhash
 
+from cleaning.hosts import host_of
+from cleaning.rules.linefeatures import DocLines, Keywords, LineStats, feature_names, line_features
+from cleaning.rules.linescan import Scanned
 from cleaning.rules.metrics import LINE_END_CHARS, DocView
-from cleaning.rules.ruleset import DocRule, LineRule, RuleSet
+from cleaning.rules.models import Model, rule_codes
+from cleaning.rules.pagefeatures import page_feature_matrix, page_feature_names
+from cleaning.rules.ruleset import PAGE_METRICS, DocRule, LineRule, RuleSet
 
 
 @dataclass
@@ -22,28 +36,32 @@ class Verdict:
 
 @dataclass
 class Analysis:
-    """Everything the rules decided about one document (the stage and `rules explain` share it)."""
+    """Everything the rules decided about one document (the stage, `rules explain` and `eval` share it)."""
 
     lines: list[str]
     removed_by: list[str | None]  # rule id per line, None when kept
     text: str  # the kept lines
     verdicts: list[Verdict]
+    p_line: np.ndarray | None = None  # P(boilerplate) per line from the line model (1 where a rule removed it)
+    page: dict[str, float] = field(default_factory=dict)  # page metrics: boilerplate_share, prose_chars, page_model
+
+    @property
+    def p_page(self) -> float | None:
+        """P(junk) of the kept page from the page model."""
+        return self.page.get("page_model")
 
     @property
     def failed(self) -> list[Verdict]:
         return [v for v in self.verdicts if v.failed]
 
 
-def site_key(host: str, line: str) -> int:
-    """One 64-bit key per (host, line): the site-level boilerplate table stores only these."""
-    return xxhash.xxh3_64_intdigest(f"{host}\n{line}".encode())
-
-
 class RulesEngine:
-    """Compiled rules. Stateless per document, so one engine serves every document of a worker."""
+    """Compiled rules and models. Stateless per document, so one engine serves a whole worker."""
 
-    def __init__(self, rules: RuleSet, site_keys: np.ndarray | None = None) -> None:
+    def __init__(self, rules: RuleSet, stats: LineStats | None = None, models: bool = True) -> None:
+        """`models=False` leaves the trained models unloaded (training them, or judging with given scores)."""
         self.rules = rules
+        self.stats = stats or LineStats()
         self._exact: dict[str, str] = {}
         for rule in rules.line_rules:
             for line in rule.lines:
@@ -54,10 +72,25 @@ class RulesEngine:
         # max_chars admits it, so long prose lines skip most patterns (the stage's hot loop).
         self._limits = sorted({r.max_chars or _UNLIMITED for r in patterns})
         self._by_limit = [_combine(patterns, limit) for limit in self._limits]
-        self._blocks = [r for r in rules.line_rules if r.block]
+        self._blocks = [r for r in rules.line_rules if r.block and r.block != "line_model"]
         self._memo: dict[str, str | None] = {}  # nav lines recur across pages: most lookups hit
-        self._site = set(site_keys.tolist()) if site_keys is not None else None
+        self.keywords = Keywords(rules.keywords)
+        self.line_names = feature_names(self.keywords.names)
+        self._col = {name: i for i, name in enumerate(self.line_names)}
+        model_rules = [r for r in rules.line_rules if r.block == "line_model"]
+        self.line_rule = model_rules[0] if model_rules else None
+        self.line_model: Model | None = None
+        self._codes = {r.id: 0 for r in rules.line_rules}
+        if self.line_rule is not None and models:
+            self.line_model = Model(rules.directory / self.line_rule.params["model"], self.line_names)
+            self._codes = rule_codes(self.line_model.card, [r.id for r in rules.line_rules])
+        page_rules = [r for r in rules.doc_rules if r.metric == "page_model"]
+        self.page_model: Model | None = None
+        self.word_lists = list(rules.words.names)
+        if page_rules and models:
+            self.page_model = Model(rules.directory / page_rules[0].model, page_feature_names(self.word_lists))
 
+    # --- per line -------------------------------------------------------------------------------
     def line_rule_of(self, line: str) -> str | None:
         """The per-line rule (exact list or pattern) that removes this stripped line, if any."""
         try:
@@ -79,18 +112,20 @@ class RulesEngine:
                 rule = self._pattern_ids[m.lastgroup]  # type: ignore[index]
         return rule
 
-    def classify(self, lines: list[str], host: str | None) -> list[str | None]:
+    def classify(self, lines: list[str], host: str | None, hashes: np.ndarray | None = None) -> list[str | None]:
+        """Rule ids of the lines the rules (not the line model) remove; `hashes`: the stripped lines'
+        hashes (`linescan`) when the caller has them."""
         stripped = [line.strip() for line in lines]
         memo = self._memo
         removed = [memo[s] if s in memo else self.line_rule_of(s) for s in stripped]
         for rule in self._blocks:
-            for i in self._block_hits(rule, stripped, host, removed):
+            for i in self._block_hits(rule, stripped, host, hashes):
                 if removed[i] is None:
                     removed[i] = rule.id
         return removed
 
     def _block_hits(
-        self, rule: LineRule, lines: list[str], host: str | None, removed: list[str | None] | None = None
+        self, rule: LineRule, lines: list[str], host: str | None, hashes: np.ndarray | None = None
     ) -> list[int]:
         """Indexes of the lines a block rule removes."""
         if rule.block == "short_run":
@@ -98,30 +133,117 @@ class RulesEngine:
         if rule.block == "separator_trail":
             p = rule.params
             return separator_trails(lines, p["separators"], p["lead_separators"], p["max_chars"])
-        if self._site is None or not host:
-            return []
-        site = self._site
-        todo = range(len(lines)) if removed is None else [i for i, r in enumerate(removed) if r is None]
-        return [i for i in todo if site_key(host, lines[i]) in site]  # hashing only lines still kept
+        if rule.block == "site_repeated":
+            share, pages = self.stats.site_share(host, lines, hashes)
+            if pages < rule.params["min_pages"]:
+                return []
+            enough = share * pages >= rule.params["min_pages"]
+            return np.flatnonzero((share >= rule.params["min_share"]) & enough).tolist()
+        return []
 
-    def analyse(self, text: str, host: str | None, all_verdicts: bool = False) -> Analysis:
-        lines = text.split("\n")
-        removed = self.classify(lines, host)
-        kept = "\n".join(line for line, r in zip(lines, removed, strict=True) if r is None)
-        return Analysis(lines, removed, kept, self.judge(kept, all_verdicts))
+    # --- per batch ------------------------------------------------------------------------------
+    def analyse(self, text: str, url: str | None, all_verdicts: bool = False) -> Analysis:
+        return self.analyse_batch([(text, url)], all_verdicts)[0]
 
-    def judge(self, text: str, all_verdicts: bool = False) -> list[Verdict]:
-        """Document rules in file order; stops at the first failure unless all_verdicts."""
-        view = DocView(text)
+    def analyse_batch(self, docs: list[tuple[str, str | None]], all_verdicts: bool = False) -> list[Analysis]:
+        """Line removal and document verdicts for a batch of (text, url)."""
+        items = [(text, host_of(url)) for text, url in docs]
+        all_lines = [text.split("\n") for text, _ in items]
+        scanned = Scanned.of([s.strip() for lines in all_lines for s in lines])
+        bounds = np.cumsum([0] + [len(lines) for lines in all_lines]).tolist()
+        removed = [
+            self.classify(lines, host, scanned.hashes[bounds[i] : bounds[i + 1]])
+            for i, (lines, (_, host)) in enumerate(zip(all_lines, items, strict=True))
+        ]
+        p_lines: list[np.ndarray | None] = [None] * len(items)
+        x = None
+        if self.line_model is not None or self.page_model is not None:
+            x, p_lines = self._score_lines(all_lines, items, removed, scanned)
+        analyses, views, keeps = [], [], []
+        for i, lines in enumerate(all_lines):
+            keep = np.fromiter((r is None for r in removed[i]), dtype=bool, count=len(lines))
+            kept = "\n".join(line for line, k in zip(lines, keep, strict=True) if k)
+            views.append(DocView(kept))
+            keeps.append(keep)
+            analyses.append(Analysis(lines, removed[i], kept, [], p_lines[i], page_metrics(lines, keep)))
+        if self.page_model is not None and x is not None:
+            judged = [i for i, a in enumerate(analyses) if a.text]
+            if judged:
+                doc_of = np.repeat(np.arange(len(all_lines)), [len(lines) for lines in all_lines])
+                p_all = np.concatenate([p for p in p_lines if p is not None])
+                rows = page_feature_matrix(
+                    self._col, x, p_all, np.concatenate(keeps), doc_of, views, self.rules.words, self.word_lists
+                )
+                for i, score in zip(judged, self.page_model.predict(rows[judged]), strict=True):
+                    analyses[i].page["page_model"] = float(score)
+        for a, view in zip(analyses, views, strict=True):
+            a.verdicts = self.judge(view, all_verdicts, a.page)
+        return analyses
+
+    def _score_lines(
+        self,
+        all_lines: list[list[str]],
+        items: list[tuple[str, str | None]],
+        removed: list[list[str | None]],
+        scanned: Scanned,
+    ) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        """P(boilerplate) of every line left by the rules; the line model removes those above threshold.
+        Without a line model, P is 1 for lines a rule removed and 0 for the rest."""
+        codes = self._codes
+        docs = [
+            DocLines([s.strip() for s in lines], host, [codes[r] if r else 0 for r in rem])
+            for lines, (_, host), rem in zip(all_lines, items, removed, strict=True)
+        ]
+        x = line_features(docs, self.keywords, self.stats, scanned)
+        flat_removed = np.fromiter((r is not None for rem in removed for r in rem), dtype=bool, count=x.shape[0])
+        p = np.ones(x.shape[0])
+        todo = np.flatnonzero(~flat_removed)
+        p[todo] = self.line_model.predict(x[todo]) if self.line_model is not None else 0.0
+        if self.line_rule is not None and self.line_rule.params.get("needs_boilerplate"):
+            p[~flat_removed & ~with_boilerplate(x[:, self._col["site_share"]], flat_removed, removed)] = 0.0
+        threshold = float(self.line_rule.params["threshold"]) if self.line_rule is not None else 1.0
+        rule_id = self.line_rule.id if self.line_rule is not None else ""
+        out: list[np.ndarray | None] = []
+        offset = 0
+        for rem in removed:
+            pd = p[offset : offset + len(rem)]
+            for j in np.flatnonzero(pd > threshold):
+                if rem[j] is None:
+                    rem[j] = rule_id
+            out.append(pd)
+            offset += len(rem)
+        return x, out
+
+    def judge(
+        self, view: DocView | str, all_verdicts: bool = False, page: dict[str, float] | None = None
+    ) -> list[Verdict]:
+        """Document rules in file order; stops at the first failure unless all_verdicts. Page metrics
+        (`page`) come from the line analysis; a rule whose page metric is missing is skipped."""
+        if isinstance(view, str):
+            view = DocView(view)
+        page = page or {}
         verdicts = []
         for rule in self.rules.doc_rules:
-            if not rule.applies(text):
+            if not rule.applies(view.text):
                 continue
-            value = self.value(view, rule)
+            if rule.when is not None and not any(self._holds(view, page, c) for c in rule.when):
+                continue
+            if rule.metric in PAGE_METRICS:
+                value = page.get(rule.metric)
+                if value is None:
+                    continue
+            else:
+                value = self.value(view, rule)
             verdicts.append(Verdict(rule, value, rule.fails(value)))
             if verdicts[-1].failed and not all_verdicts:
                 break
         return verdicts
+
+    @staticmethod
+    def _holds(view: DocView, page: dict[str, float], condition: tuple[str, float | None, float | None]) -> bool:
+        metric, lo, hi = condition
+        found = page.get(metric) if metric in PAGE_METRICS else view.value(metric)
+        return found is not None and (lo is None or found >= lo) and (hi is None or found <= hi)
 
     def value(self, view: DocView, rule: DocRule) -> float:
         if not rule.words:
@@ -136,6 +258,35 @@ class RulesEngine:
         if rule.metric == "word_char_ratio":
             return found.chars / len(view.text) if view.text else 0.0
         return found.hits * 1000 / len(view.text) if view.text else 0.0
+
+
+SITE_REPEATED = 0.5  # a line on at least half of its site's pages is page furniture
+
+
+def with_boilerplate(site_share: np.ndarray, flat_removed: np.ndarray, removed: list[list[str | None]]) -> np.ndarray:
+    """Per line, whether its document shows page furniture: a line a rule removed, or a line repeated
+    on half its site's pages. The line model learned crawl pages, which always do; on a document
+    without any (an encyclopedia lead, a clean article) it has nothing to go on and abstains."""
+    sizes = [len(r) for r in removed]
+    doc_of = np.repeat(np.arange(len(sizes)), sizes)
+    evidence = np.bincount(doc_of, weights=(flat_removed | (site_share >= SITE_REPEATED)), minlength=len(sizes))
+    return (evidence > 0)[doc_of]
+
+
+PROSE_LINE_CHARS = 40  # a kept line this long counts as prose even without a sentence ending
+
+
+def page_metrics(lines: list[str], keep: np.ndarray) -> dict[str, float]:
+    """How much of the page the line rules removed, and how much prose is left."""
+    total = removed = prose = 0
+    for line, k in zip(lines, keep.tolist(), strict=True):
+        n = len(line.strip())
+        total += n
+        if not k:
+            removed += n
+        elif n >= PROSE_LINE_CHARS or line.rstrip().endswith(LINE_END_CHARS):
+            prose += n
+    return {"boilerplate_share": removed / total if total else 0.0, "prose_chars": float(prose)}
 
 
 _UNLIMITED = 1 << 60
@@ -156,20 +307,42 @@ def _is_menu_like(s: str, max_chars: int) -> bool:
     return len(s) <= max_chars and not s.endswith(LINE_END_CHARS)
 
 
+_PARTICLE = re.compile(r"[一-龯々ァ-ヶー][をがはにでとものへ]")
+_HIRA = re.compile(r"[ぁ-ん]")
+_PERIOD_ENDS = tuple(e for e in LINE_END_CHARS if e not in ("!", "?", "！", "？"))
+_SOFT_ENDS = ("!", "?", "♪", "☆", "〜", "ー", "…", "、", ")")
+# a predicate ending (polite or plain sentence-final forms), whatever marks follow it
+_PREDICATE_END = re.compile(
+    r"(?:ます|ました|ません|です|でした|でしょう|ましょう|だよ|だね|よね|てね|ですね|ますね|ください)[^ぁ-んァ-ヶ一-龯]*$"
+)
+
+
+@functools.lru_cache(maxsize=1 << 18)  # menu items recur on every page of a site
+def is_wrapped_prose(s: str) -> bool:
+    """A short line that is a piece of a sentence, not a menu item: it ends like a sentence, or with a
+    comma, or it has the grammar of one (particles after words) and ends softly (!, ♪, kana).
+    Menu items ending in ? or ! ("WTAとは?") have no such grammar and stay menu-like."""
+    if s.endswith(_PERIOD_ENDS) or s.endswith("、") or _PREDICATE_END.search(s):
+        return True
+    particles = len(_PARTICLE.findall(s))
+    soft = s.endswith(_SOFT_ENDS) or bool(_HIRA.fullmatch(s[-1:]))
+    return particles >= 2 and soft and len(_HIRA.findall(s)) >= 0.4 * len(s)
+
+
 def short_runs(lines: list[str], min_run: int, max_chars: int) -> list[int]:
-    """Runs of at least `min_run` consecutive short lines without a sentence ending: menus, tag
-    clouds, spec tables, calendars. Prose lines end with 。！？ and break the run."""
+    """Runs of at least `min_run` consecutive short lines that are not pieces of sentences: menus,
+    tag clouds, spec tables, calendars. Prose, even wrapped into short lines, breaks the run."""
+    menu = [len(s) <= max_chars and not is_wrapped_prose(s) for s in lines]
     hits: list[int] = []
-    run = 0
-    for i, s in enumerate(lines):
-        if len(s) <= max_chars and not s.endswith(LINE_END_CHARS):
-            run += 1
-            continue
-        if run >= min_run:
-            hits.extend(range(i - run, i))
-        run = 0
-    if run >= min_run:
-        hits.extend(range(len(lines) - run, len(lines)))
+    start = None
+    for i, flag in enumerate([*menu, False]):
+        if flag:
+            if start is None:
+                start = i
+        elif start is not None:
+            if i - start >= min_run:
+                hits.extend(range(start, i))
+            start = None
     return hits
 
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cleaning.rules.engine import RulesEngine
+from cleaning.rules.linestats import stats_for
 from cleaning.rules.metrics import DocView
-from cleaning.rules.ruleset import DocRule, LineRule, RuleSet
-from cleaning.rules.sitelines import repeated_lines_in
+from cleaning.rules.ruleset import PAGE_METRICS, DocRule, LineRule, RuleSet
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,13 @@ def fires(rules: RuleSet, engine: RulesEngine, example: Example) -> tuple[bool, 
     doc_rule: DocRule = next(r for r in rules.doc_rules if r.id == example.rule_id)
     if not doc_rule.applies(example.text):  # an example the rule never sees proves nothing
         return not example.expected, f"example is shorter than min_doc_chars={doc_rule.min_doc_chars}"
+    if doc_rule.metric in PAGE_METRICS or doc_rule.when is not None:
+        # measured on the whole page: run the line analysis, then read this rule's verdict
+        analysis = engine.analyse(example.text, None, all_verdicts=True)
+        verdict = next((v for v in analysis.verdicts if v.rule.id == doc_rule.id), None)
+        if verdict is None:
+            return False, f"not applied (page metrics {analysis.page})"
+        return verdict.failed, f"{doc_rule.metric_key()}={verdict.value:.4g} (needs {doc_rule.threshold()})"
     value = engine.value(DocView(example.text), doc_rule)
     return doc_rule.fails(value), f"{doc_rule.metric_key()}={value:.4g} (needs {doc_rule.threshold()})"
 
@@ -53,6 +60,10 @@ def _line_rule_fires(rule: LineRule, engine: RulesEngine, example: Example) -> t
         return rule.pattern.fullmatch(text.strip()) is not None, "pattern"
     if rule.block == "site_repeated":
         return _site_fires(rule, engine, example)
+    if rule.block == "line_model":
+        analysis = engine.analyse(text, None)
+        hits = [i for i, r in enumerate(analysis.removed_by) if r == rule.id]
+        return bool(hits), f"removes {len(hits)} of {len(analysis.lines)} lines"
     lines = text.split("\n")
     hits = engine._block_hits(rule, lines, None)
     return bool(hits), f"removes {len(set(hits))} of {len(lines)} lines"
@@ -64,6 +75,6 @@ def _site_fires(rule: LineRule, engine: RulesEngine, example: Example) -> tuple[
     pages = [f"この会社の施工事例その{i}をご紹介します。" for i in range(3)]
     texts = [f"{page}\n{example.text}" if example.expected or i == 0 else page for i, page in enumerate(pages)]
     rows = [{"text": t, "url": f"https://{host}/p{i}"} for i, t in enumerate(texts)]
-    keys = repeated_lines_in(rows, rule.params["min_pages"], rule.params["min_share"])
-    removed = RulesEngine(engine.rules, keys).classify(texts[0].split("\n"), host)
-    return removed[-1] == rule.id, f"{len(keys)} repeated lines found"
+    site_engine = RulesEngine(engine.rules, stats_for(rows), models=False)
+    removed = site_engine.classify(texts[0].split("\n"), host)
+    return removed[-1] == rule.id, f"line on {3 if example.expected else 1} of 3 pages"

@@ -6,7 +6,6 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -15,8 +14,9 @@ from cleaning.document import Doc
 from cleaning.errors import CleaningError
 from cleaning.readers import BadRecord, ReaderConfig, read_records
 from cleaning.rules.engine import Analysis, RulesEngine
+from cleaning.rules.linefeatures import LineStats
+from cleaning.rules.linestats import stats_for
 from cleaning.rules.ruleset import RuleSet
-from cleaning.rules.sitelines import host_of, repeated_lines_in
 from cleaning.stages.normalize import Normalize, NormalizeConfig
 
 
@@ -38,13 +38,11 @@ def load_docs(path: Path, reader: ReaderConfig, normalize: bool) -> list[Doc]:
     return docs
 
 
-def site_keys(rules: RuleSet, docs: list[Doc]) -> np.ndarray | None:
-    """Site-level repeated lines, counted over the documents of this file only."""
-    site = [r for r in rules.line_rules if r.block == "site_repeated"]
-    if not site:
+def line_stats(rules: RuleSet, docs: list[Doc]) -> LineStats | None:
+    """How common each line is, counted over the documents of this file only."""
+    if not any(r.block in ("site_repeated", "line_model") for r in rules.line_rules):
         return None
-    rows = [{"text": d.text, "url": d.fields.get("url")} for d in docs]
-    return repeated_lines_in(rows, site[0].params["min_pages"], site[0].params["min_share"])
+    return stats_for([{"text": d.text, "url": d.fields.get("url")} for d in docs])
 
 
 def explain(engine: RulesEngine, docs: list[Doc], ids: list[str], limit: int, console: Console) -> int:
@@ -63,7 +61,7 @@ def explain(engine: RulesEngine, docs: list[Doc], ids: list[str], limit: int, co
 def _selected(engine: RulesEngine, docs: list[Doc], ids: list[str]) -> Iterator[tuple[Doc, Analysis]]:
     for doc in docs:
         if not ids or doc.id in ids:
-            yield doc, engine.analyse(doc.text, host_of(doc.fields.get("url")), all_verdicts=True)
+            yield doc, engine.analyse(doc.text, doc.fields.get("url"), all_verdicts=True)
 
 
 def render(doc: Doc, analysis: Analysis, console: Console) -> None:
@@ -78,13 +76,17 @@ def render(doc: Doc, analysis: Analysis, console: Console) -> None:
     console.rule(f"{escape(doc.id)}  {verdict}", align="left")
     if doc.fields.get("url"):
         console.print(f"[dim]{escape(doc.fields['url'])}[/dim]")
-    console.print(f"[dim]{removed} of {len(analysis.lines)} lines removed[/dim]")
-    for line, rule in zip(analysis.lines, analysis.removed_by, strict=True):
+    page = ", ".join(f"{k}={v:.3g}" for k, v in analysis.page.items())
+    console.print(f"[dim]{removed} of {len(analysis.lines)} lines removed; {page}[/dim]")
+    scores = analysis.p_line if analysis.p_line is not None else [None] * len(analysis.lines)
+    for line, rule, p in zip(analysis.lines, analysis.removed_by, scores, strict=True):
+        score = f"[dim]{p:.2f}[/dim] " if p is not None and p < 1 else "     " if p is not None else ""
         if rule is None:
-            console.print(f"  {escape(line)}", highlight=False)
+            console.print(f"  {score}{escape(line)}", highlight=False)
         else:
             console.print(
-                f"[red]- [strike]{escape(line)}[/strike][/red]  [yellow]\\[{escape(rule)}][/yellow]", highlight=False
+                f"[red]- [/red]{score}[red][strike]{escape(line)}[/strike][/red]  [yellow]\\[{escape(rule)}][/yellow]",
+                highlight=False,
             )
     if empty:
         console.print("[dim]no text left after line removal: document rules not measured[/dim]")

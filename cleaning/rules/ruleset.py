@@ -24,8 +24,13 @@ BLOCKS = {
     "short_run": {"min_run", "max_chars"},
     "separator_trail": {"separators", "lead_separators", "max_chars"},
     "site_repeated": {"min_pages", "min_share"},
+    "line_model": {"model", "threshold", "needs_boilerplate"},
 }
 WORD_METRICS = {"word_char_ratio", "word_hits_per_kchar", "word_line_ratio"}
+# Measured on the whole page by the engine, not on the kept text alone: the page model's P(junk)
+# (a trained model named in the rule's `model:`), the share of the page's characters the line rules
+# removed, and the characters of prose left (kept lines that end like a sentence or are long).
+PAGE_METRICS = {"page_model", "boilerplate_share", "prose_chars"}
 
 
 @dataclass
@@ -49,7 +54,10 @@ class DocRule:
     min: float | None = None
     max: float | None = None
     words: str = ""  # word-list name for word_* metrics
+    model: str = ""  # model path (relative to the rules folder) for the page_model metric
     min_doc_chars: int = 0  # the rule applies only to documents at least this long
+    # the rule applies only when one of these (metric, min, max) conditions holds (None: always)
+    when: list[tuple[str, float | None, float | None]] | None = None
     reject: list[str] = field(default_factory=list)
     keep: list[str] = field(default_factory=list)
 
@@ -70,6 +78,14 @@ class DocRule:
             parts.append(f"<= {self.max:g}")
         if self.min_doc_chars:
             parts.append(f"(docs >= {self.min_doc_chars} chars)")
+        if self.when:
+            alternatives = []
+            for metric, lo, hi in self.when:
+                bounds = " and ".join(
+                    b for b in (lo is not None and f">= {lo:g}", hi is not None and f"<= {hi:g}") if b
+                )
+                alternatives.append(f"{metric} {bounds}")
+            parts.append(f"(when {' or '.join(alternatives)})")
         return " and ".join(parts)
 
 
@@ -80,12 +96,13 @@ class RuleSet:
     words: WordLists
     fingerprint: str
     directory: Path
+    keywords: dict[str, list[str]] = field(default_factory=dict)  # keywords/*.txt: line-model keyword families
 
 
 def rules_fingerprint(directory: Path) -> str:
     """Content hash of every rule file: editing a rule reruns the rules stage."""
     h = xxhash.xxh3_128()
-    for path in sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml", ".txt")):
+    for path in sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml", ".txt", ".json")):
         h.update(str(path.relative_to(directory)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()
@@ -109,14 +126,21 @@ def load_rules(directory: Path | str = "", disable: list[str] | None = None, ove
     unknown = (disabled | set(overrides)) - set(ids)
     if unknown:
         raise CleaningError(f"rules config names unknown rule ids {sorted(unknown)}")
-    word_names = {r.words for r in doc_rules if r.words}
-    words = WordLists({name: read_word_list(directory / "words" / f"{name}.txt") for name in sorted(word_names)})
+    # every list is loaded (the page model reads all of them), so a list nobody uses is still checked
+    word_files = sorted((directory / "words").glob("*.txt")) if (directory / "words").is_dir() else []
+    words = WordLists({path.stem: read_word_list(path) for path in word_files})
+    missing = sorted({r.words for r in doc_rules if r.words} - set(words.names))
+    if missing:
+        raise CleaningError(f"{directory}: word lists not found in words/: {missing}")
+    keyword_dir = directory / "keywords"
+    keywords = {p.stem: read_word_list(p) for p in sorted(keyword_dir.glob("*.txt"))} if keyword_dir.is_dir() else {}
     return RuleSet(
         [r for r in line_rules if r.id not in disabled],
         [r for r in doc_rules if r.id not in disabled],
         words,
         rules_fingerprint(directory),
         directory,
+        keywords,
     )
 
 
@@ -183,14 +207,26 @@ def _example(raw: Any, path: Path, rule_id: str) -> str:
 
 
 def _doc_rule(raw: Any, path: Path, overrides: dict[str, Any]) -> DocRule:
-    keys = {"id", "description", "metric", "min", "max", "words", "min_doc_chars", "examples"}
+    keys = {"id", "description", "metric", "min", "max", "words", "model", "min_doc_chars", "when", "examples"}
     rule_id, description = _common(raw, path, keys)
     raw = {**raw, **(overrides.get(rule_id) or {})}
     metric = raw.get("metric")
-    if metric not in METRICS and metric not in WORD_METRICS:
-        raise CleaningError(
-            f"{path}: rule {rule_id}: unknown metric {metric!r}; known: {sorted(METRICS) + sorted(WORD_METRICS)}"
-        )
+    known = sorted(METRICS) + sorted(WORD_METRICS) + sorted(PAGE_METRICS)
+    if metric not in known:
+        raise CleaningError(f"{path}: rule {rule_id}: unknown metric {metric!r}; known: {known}")
+    if (metric == "page_model") != bool(raw.get("model")):
+        raise CleaningError(f"{path}: rule {rule_id}: the page_model metric (and only it) needs 'model: PATH'")
+    when = raw.get("when")
+    if when is not None:
+        items = when if isinstance(when, list) else [when]
+        when = []
+        for item in items:
+            if not isinstance(item, dict) or set(item) - {"metric", "min", "max"} or item.get("metric") not in known:
+                raise CleaningError(
+                    f"{path}: rule {rule_id}: 'when' takes {{metric: M, min: X, max: Y}} (or a list of them, any "
+                    "may hold), M a known metric"
+                )
+            when.append((str(item["metric"]), _num(item.get("min")), _num(item.get("max"))))
     if (metric in WORD_METRICS) != bool(raw.get("words")):
         raise CleaningError(f"{path}: rule {rule_id}: word_* metrics (and only they) need 'words: LIST'")
     if raw.get("min") is None and raw.get("max") is None:
@@ -203,10 +239,16 @@ def _doc_rule(raw: Any, path: Path, overrides: dict[str, Any]) -> DocRule:
         None if raw.get("min") is None else float(raw["min"]),
         None if raw.get("max") is None else float(raw["max"]),
         str(raw.get("words") or ""),
+        str(raw.get("model") or ""),
         int(raw.get("min_doc_chars") or 0),
+        when,
         [_example(x, path, rule_id) for x in examples.get("reject", [])],
         [_example(x, path, rule_id) for x in examples.get("keep", [])],
     )
     if not rule.reject or not rule.keep:
         raise CleaningError(f"{path}: rule {rule_id}: needs examples with both reject and keep")
     return rule
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)

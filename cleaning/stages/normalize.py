@@ -41,7 +41,16 @@ class Normalize(Stage):
     Config = NormalizeConfig
 
     def apply(self, doc: Doc, counters: Counter[str]) -> Doc | Reject:
-        text = _NEWLINES.sub("\n", doc.text)
+        text = "\n".join(self.lines(doc.text, counters))
+        if not text.strip():
+            return Reject(doc, "normalize.empty", f"{len(doc.text)} chars before normalisation, none after")
+        doc.text = text
+        return doc
+
+    def lines(self, text: str, counters: Counter[str] | None = None) -> list[str]:
+        """The normalised lines of a text (`cleaning eval` maps them back to raw lines with this)."""
+        counters = counters if counters is not None else Counter()
+        text = _NEWLINES.sub("\n", text)
         if self.config.strip_invisible:
             before = len(text)
             text = _INVISIBLE_RE.sub("", text)
@@ -57,11 +66,7 @@ class Normalize(Stage):
             kept = [line for line in lines if line.strip()]
             counters["empty_lines_removed"] += len(lines) - len(kept)
             lines = kept
-        text = "\n".join(lines)
-        if not text.strip():
-            return Reject(doc, "normalize.empty", f"{len(doc.text)} chars before normalisation, none after")
-        doc.text = text
-        return doc
+        return lines
 
 
 def _normalize_lines(form: str, text: str) -> str:

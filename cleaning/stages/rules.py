@@ -6,12 +6,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from cleaning.document import Doc, Reject
-from cleaning.rules.engine import RulesEngine
-from cleaning.rules.ruleset import DEFAULT_RULES_DIR, load_rules, rules_fingerprint
-from cleaning.rules.sitelines import RESULT, MapJob, ReduceJob, host_of, map_shard, reduce_partition
+from cleaning.document import Doc, Reject, StageResult
+from cleaning.rules.engine import Analysis, RulesEngine
+from cleaning.rules.linestats import META, CorpusLineStats, count_lines
+from cleaning.rules.ruleset import DEFAULT_RULES_DIR, RuleSet, load_rules, rules_fingerprint
 from cleaning.stage import PrepareContext, Stage, register
 
 
@@ -24,7 +22,7 @@ class RulesConfig:
     overrides: dict[str, dict[str, float]] = field(
         default_factory=dict, metadata={"help": "document-rule thresholds, e.g. {doc.too_short: {min: 100}}"}
     )
-    site_partitions: int = field(default=16, metadata={"help": "partitions of the site-level line count"})
+    site_partitions: int = field(default=16, metadata={"help": "partitions of the corpus-wide line count"})
 
     def __post_init__(self) -> None:
         # Absolute, so Ray workers with another working directory read the same rules.
@@ -40,8 +38,8 @@ class Rules(Stage):
 
     def __init__(self, config: RulesConfig, artifacts: Path | None = None) -> None:
         super().__init__(config, artifacts)
-        site = np.load(artifacts / RESULT) if artifacts and (artifacts / RESULT).is_file() else None
-        self.engine = RulesEngine(load_rules(config.rules_dir, config.disable, config.overrides), site)
+        stats = CorpusLineStats(artifacts) if artifacts and (artifacts / META).is_file() else None
+        self.engine = RulesEngine(load_rules(config.rules_dir, config.disable, config.overrides), stats)
 
     @classmethod
     def data_fingerprint(cls, config: RulesConfig) -> str:
@@ -49,29 +47,34 @@ class Rules(Stage):
 
     @classmethod
     def prepare(cls, config: RulesConfig, ctx: PrepareContext) -> None:
-        """Count lines per host over the whole corpus for the site_repeated rule."""
+        """Count, over the whole corpus, on how many pages of its site and on how many sites each line
+        occurs (the line model's and the site_repeated rule's input)."""
         rules = load_rules(config.rules_dir, config.disable, config.overrides)  # fail fast on bad rules
-        site_rules = [r for r in rules.line_rules if r.block == "site_repeated"]
-        if not site_rules:
-            return
-        params = site_rules[0].params
-        spill = ctx.workdir / "spill"
-        spill.mkdir()
-        ctx.map(map_shard, [MapJob(s, spill, config.site_partitions) for s in ctx.shards], "count lines per host")
-        jobs = [ReduceJob(spill, p, params["min_pages"], params["min_share"]) for p in range(config.site_partitions)]
-        keys = ctx.map(reduce_partition, jobs, "find repeated lines")
-        np.save(ctx.workdir / RESULT, np.sort(np.concatenate(keys)) if keys else np.empty(0, np.uint64))
-        for path in spill.iterdir():
-            path.unlink()
-        spill.rmdir()
+        if needs_line_stats(rules):
+            count_lines(ctx.shards, ctx.workdir, config.site_partitions, ctx.map)
 
-    def apply(self, doc: Doc, counters: Counter[str]) -> Doc | Reject:
-        analysis = self.engine.analyse(doc.text, host_of(doc.fields.get("url")))
-        lines = analysis.lines
-        for i, rule in enumerate(analysis.removed_by):
+    def line_verdicts(self, doc: Doc) -> list[str | None]:
+        return self.engine.analyse(doc.text, doc.fields.get("url")).removed_by
+
+    def process(self, docs: list[Doc]) -> StageResult:
+        analyses = self.engine.analyse_batch([(d.text, d.fields.get("url")) for d in docs])
+        result = StageResult()
+        for doc, analysis in zip(docs, analyses, strict=True):
+            out = self._decide(doc, analysis, result.counters)
+            (result.rejected if isinstance(out, Reject) else result.kept).append(out)  # type: ignore[arg-type]
+        return result
+
+    @staticmethod
+    def _decide(doc: Doc, analysis: Analysis, counters: Counter[str]) -> Doc | Reject:
+        removed: Counter[str] = Counter()
+        chars: Counter[str] = Counter()
+        for line, rule in zip(analysis.lines, analysis.removed_by, strict=True):
             if rule is not None:
-                counters["lines_removed." + rule] += 1
-                counters["chars_removed." + rule] += len(lines[i])
+                removed[rule] += 1
+                chars[rule] += len(line)
+        for rule, n in removed.items():
+            counters["lines_removed." + rule] += n
+            counters["chars_removed." + rule] += chars[rule]
         if not analysis.text.strip():
             return Reject(doc, "rules.all_lines_removed", f"{len(analysis.lines)} lines, all boilerplate")
         failed = analysis.failed
@@ -80,3 +83,7 @@ class Rules(Stage):
             return Reject(doc, v.rule.id, f"{v.rule.metric_key()}={v.value:.4g}, needs {v.rule.threshold()}")
         doc.text = analysis.text
         return doc
+
+
+def needs_line_stats(rules: RuleSet) -> bool:
+    return any(r.block in ("site_repeated", "line_model") for r in rules.line_rules)
