@@ -80,3 +80,18 @@ def test_disable_and_override() -> None:
     assert next(r for r in rules.doc_rules if r.id == "doc.too_short").min == 5
     with pytest.raises(CleaningError, match="unknown rule ids"):
         load_rules(disable=["no.such.rule"])
+
+
+def test_a_piece_of_a_sentence_between_kept_lines_stays() -> None:
+    import numpy as np
+
+    from cleaning.rules.engine import model_removals
+
+    lines = ["詳しくは", "こちら", "をご覧ください。", "関連記事の見出し", "本文の続きです。"]
+    free = np.ones(5, dtype=bool)
+    p = np.array([0.1, 0.9, 0.1, 0.9, 0.1])
+    assert model_removals(lines, free, p, 0.5, 30).tolist() == [False, False, False, True, False], (
+        "a link split out of a sentence stays; a line after a finished sentence goes"
+    )
+    assert model_removals(lines, free, p, 0.5, 0).tolist() == [False, True, False, True, False]
+    assert model_removals(lines, free, p, 0.5, 2).tolist() == [False, True, False, True, False], "too long"

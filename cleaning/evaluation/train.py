@@ -30,7 +30,7 @@ from cleaning.evaluation.runread import open_run, raw_records, rebuild_stages
 from cleaning.evaluation.score import score
 from cleaning.hosts import host_of
 from cleaning.pagelabels import PageLabel, resolve_texts
-from cleaning.rules.engine import RulesEngine, page_metrics, with_boilerplate
+from cleaning.rules.engine import RulesEngine, model_removals, page_metrics, with_boilerplate
 from cleaning.rules.linefeatures import CATEGORICAL, DocLines, Keywords, LineStats, feature_names, line_features
 from cleaning.rules.linestats import CorpusLineStats, count_lines
 from cleaning.rules.metrics import DocView
@@ -185,12 +185,20 @@ def page_targets(ts: TrainingSet) -> tuple[np.ndarray, np.ndarray]:
     return (verdicts != "KEEP").astype(int), np.where(verdicts == "BORDER", 0.5, 1.0)
 
 
+def kept_lines(ts: TrainingSet, i: int, p_line: np.ndarray, threshold: float, rules: RuleSet) -> np.ndarray:
+    """Page i's lines the rules and the line model keep, as the engine decides them."""
+    page = ts.pages[i]
+    free = np.array([r is None for r in page.removed], dtype=bool)
+    rule = next((r for r in rules.line_rules if r.block == "line_model"), None)
+    pieces = int(rule.params.get("sentence_pieces", 0)) if rule else 0
+    return free & ~model_removals(page.lines, free, p_line[ts.page_of == i], threshold, pieces)
+
+
 def page_matrix(ts: TrainingSet, p_line: np.ndarray, threshold: float, rules: RuleSet) -> np.ndarray:
-    removed = np.array([r is not None for p in ts.pages for r in p.removed])
-    keep = ~removed & (p_line <= threshold)
+    keeps = [kept_lines(ts, i, p_line, threshold, rules) for i in range(len(ts.pages))]
+    keep = np.concatenate(keeps)
     views = []
-    for i, page in enumerate(ts.pages):
-        k = keep[ts.page_of == i]
+    for page, k in zip(ts.pages, keeps, strict=True):
         views.append(DocView("\n".join(s for s, kk in zip(page.lines, k, strict=True) if kk)))
     names = list(rules.words.names)
     return page_feature_matrix(ts.col, ts.x, p_line, keep, ts.page_of, views, rules.words, names)
@@ -244,7 +252,7 @@ def reaches_page_model(ts: TrainingSet, rules: RuleSet, p_line: np.ndarray, thre
     engine = RulesEngine(dataclasses.replace(base_rules(rules), doc_rules=others), models=False)
     out = np.zeros(len(ts.pages), dtype=bool)
     for i, page in enumerate(ts.pages):
-        keep = np.array([r is None for r in page.removed]) & (p_line[ts.page_of == i] <= threshold)
+        keep = kept_lines(ts, i, p_line, threshold, rules)
         kept = "\n".join(s for s, k in zip(page.lines, keep, strict=True) if k)
         if kept.strip():
             verdicts = engine.judge(DocView(kept), page=page_metrics(page.lines, keep))
@@ -261,8 +269,7 @@ def simulate(
     engine = RulesEngine(dataclasses.replace(base_rules(rules), doc_rules=doc_rules), models=False)
     results = []
     for i, page in enumerate(ts.pages):
-        sel = ts.page_of == i
-        keep = np.array([r is None for r in page.removed]) & (p_line[sel] <= line_t)
+        keep = kept_lines(ts, i, p_line, line_t, rules)
         kept = "\n".join(s for s, k in zip(page.lines, keep, strict=True) if k)
         reason = ""
         if not kept.strip():

@@ -201,15 +201,16 @@ class RulesEngine:
         p[todo] = self.line_model.predict(x[todo]) if self.line_model is not None else 0.0
         if self.line_rule is not None and self.line_rule.params.get("needs_boilerplate"):
             p[~flat_removed & ~with_boilerplate(x[:, self._col["site_share"]], flat_removed, removed)] = 0.0
-        threshold = float(self.line_rule.params["threshold"]) if self.line_rule is not None else 1.0
+        params = self.line_rule.params if self.line_rule is not None else {}
+        threshold, pieces = float(params.get("threshold", 1.0)), int(params.get("sentence_pieces", 0))
         rule_id = self.line_rule.id if self.line_rule is not None else ""
         out: list[np.ndarray | None] = []
         offset = 0
-        for rem in removed:
+        for lines, rem in zip(all_lines, removed, strict=True):
             pd = p[offset : offset + len(rem)]
-            for j in np.flatnonzero(pd > threshold):
-                if rem[j] is None:
-                    rem[j] = rule_id
+            free = np.fromiter((r is None for r in rem), dtype=bool, count=len(rem))
+            for j in np.flatnonzero(model_removals(lines, free, pd, threshold, pieces)):
+                rem[j] = rule_id
             out.append(pd)
             offset += len(rem)
         return x, out
@@ -261,6 +262,20 @@ class RulesEngine:
 
 
 SITE_REPEATED = 0.5  # a line on at least half of its site's pages is page furniture
+
+
+def model_removals(lines: list[str], free: np.ndarray, p: np.ndarray, threshold: float, pieces: int) -> np.ndarray:
+    """The lines the line model removes: lines no rule removed, scored above the threshold, except
+    pieces of a sentence (a line of at most `pieces` characters between two kept lines, the one
+    before it not ending like a sentence): text split by inline links stays whole."""
+    out = free & (p > threshold)
+    if pieces:
+        kept = free & ~out
+        for j in np.flatnonzero(out[1:-1]) + 1:
+            inside = kept[j - 1] and kept[j + 1] and not lines[j - 1].rstrip().endswith(LINE_END_CHARS)
+            if inside and len(lines[j].strip()) <= pieces:
+                out[j] = False
+    return out
 
 
 def with_boilerplate(site_share: np.ndarray, flat_removed: np.ndarray, removed: list[list[str | None]]) -> np.ndarray:

@@ -24,8 +24,9 @@ BLOCKS = {
     "short_run": {"min_run", "max_chars"},
     "separator_trail": {"separators", "lead_separators", "max_chars"},
     "site_repeated": {"min_pages", "min_share"},
-    "line_model": {"model", "threshold", "needs_boilerplate"},
+    "line_model": {"model", "threshold", "needs_boilerplate", "sentence_pieces"},
 }
+OPTIONAL_PARAMS = {"needs_boilerplate", "sentence_pieces"}  # the line model's: off when absent
 WORD_METRICS = {"word_char_ratio", "word_hits_per_kchar", "word_line_ratio"}
 # Measured on the whole page by the engine, not on the kept text alone: the page model's P(junk)
 # (a trained model named in the rule's `model:`), the share of the page's characters the line rules
@@ -186,7 +187,7 @@ def _line_rule(raw: Any, path: Path) -> LineRule:
         if not isinstance(block, dict) or block.get("type") not in BLOCKS:
             raise CleaningError(f"{path}: rule {rule_id}: block needs a type among {sorted(BLOCKS)}")
         params = {k: v for k, v in block.items() if k != "type"}
-        if set(params) != BLOCKS[block["type"]]:
+        if not BLOCKS[block["type"]] - OPTIONAL_PARAMS <= set(params) <= BLOCKS[block["type"]]:
             raise CleaningError(f"{path}: rule {rule_id}: {block['type']} takes {sorted(BLOCKS[block['type']])}")
         rule.block, rule.params = block["type"], params
     examples = raw.get("examples") or {}
