@@ -119,17 +119,18 @@ def eval_(
     from cleaning.evaluation.views import render_findings, render_page, render_scores
 
     result = evaluate(output, labels)
+    by_id = {r.page.id: r for r in result.results}
+    missing = [page_id for page_id in show or [] if page_id not in by_id]
+    if missing:
+        raise CleaningError(f"page {missing[0]!r} is not among the scored pages")
+    files = write_outputs(result, dest or output / "eval")  # first: the files exist even if stdout closes early
     console = _out()
     for line in result.warnings:
         err.print(f"[yellow]warning[/yellow] {escape(line)}", highlight=False)
     render_scores(result.scores, console)
     render_findings(result.results, console, top)
-    by_id = {r.page.id: r for r in result.results}
     for page_id in show or []:
-        if page_id not in by_id:
-            raise CleaningError(f"page {page_id!r} is not among the scored pages")
         render_page(by_id[page_id], console)
-    files = write_outputs(result, dest or output / "eval")
     console.print(f"pages line by line: {files['html']}; figures: {files['json']}")
 
 
