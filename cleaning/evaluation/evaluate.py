@@ -8,8 +8,8 @@ from pathlib import Path
 
 from cleaning.document import Doc
 from cleaning.errors import CleaningError
-from cleaning.evaluation.align import PageResult, align_page
-from cleaning.evaluation.runread import fates, open_run, raw_records, rebuild_stages
+from cleaning.evaluation.align import Normalizer, PageResult, align_page
+from cleaning.evaluation.runread import LiveStage, RunView, fates, open_run, raw_records, rebuild_stages
 from cleaning.evaluation.score import Scores, score
 from cleaning.pagelabels import PageLabel, load_page_labels, resolve_texts
 
@@ -35,21 +35,32 @@ def load_labels(paths: list[Path]) -> tuple[list[PageLabel], list[str]]:
     return report.pages, report.warnings
 
 
-def evaluate(output: Path, label_paths: list[Path], log: Callable[[str], None] = lambda _: None) -> Evaluation:
-    view = open_run(output)
+def pages_of_run(view: RunView, label_paths: list[Path]) -> tuple[list[PageLabel], set[str], list[str]]:
+    """Labelled pages with the text and url the run read filled in (reference records resolved), the
+    ids the run read, and warnings."""
     pages, warnings = load_labels(label_paths)
-    ids = {p.id for p in pages}
-    raw = raw_records(view, ids)
+    raw = raw_records(view, {p.id for p in pages})
     for page in pages:
         if page.url is None and page.id in raw:
             page.url = raw[page.id]["url"]
     warnings += resolve_texts(pages, {i: r["text"] for i, r in raw.items()})
-    ends = fates(view, ids)
+    return pages, set(raw), warnings
+
+
+def run_normalizer(live: dict[str, LiveStage]) -> Normalizer:
+    """How the run normalised a line (identity, blank lines dropped, without a normalize stage)."""
+    return live["normalize"].stage.lines if "normalize" in live else (lambda s: [s] if s.strip() else [])
+
+
+def evaluate(output: Path, label_paths: list[Path], log: Callable[[str], None] = lambda _: None) -> Evaluation:
+    view = open_run(output)
+    pages, _, warnings = pages_of_run(view, label_paths)
+    ends = fates(view, {p.id for p in pages})
     live = rebuild_stages(view, LINE_STAGES)
     for name, stage in live.items():
         if not stage.current:
             warnings.append(f"the {name} stage's rules or config changed since the run: line attributions may be off")
-    normalize = live["normalize"].stage.lines if "normalize" in live else (lambda s: [s] if s.strip() else [])
+    normalize = run_normalizer(live)
     explainer = live.get("rules")
     results = []
     missing = 0

@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 
 from cleaning.errors import CleaningError
-from cleaning.evaluation.align import PageResult
-from cleaning.evaluation.evaluate import load_labels
-from cleaning.evaluation.runread import open_run, raw_records, rebuild_stages
+from cleaning.evaluation.align import PageResult, normalized_pieces
+from cleaning.evaluation.evaluate import pages_of_run, run_normalizer
+from cleaning.evaluation.runread import open_run, rebuild_stages
 from cleaning.evaluation.score import score
 from cleaning.hosts import host_of
-from cleaning.pagelabels import PageLabel, resolve_texts
+from cleaning.pagelabels import PageLabel
 from cleaning.rules.engine import RulesEngine, model_removals, page_metrics, with_boilerplate
 from cleaning.rules.linefeatures import CATEGORICAL, DocLines, Keywords, LineStats, feature_names, line_features
 from cleaning.rules.linestats import CorpusLineStats, count_lines
@@ -82,26 +82,18 @@ class TrainingSet:
 def load_training_pages(output: Path, label_paths: list[Path]) -> tuple[list[LabelledPage], Any, list[str]]:
     """Labelled pages with the text the run read and the run's own normalisation."""
     view = open_run(output)
-    pages, warnings = load_labels(label_paths)
-    raw = raw_records(view, {p.id for p in pages})
-    for page in pages:
-        if page.url is None and page.id in raw:
-            page.url = raw[page.id]["url"]
-    warnings += resolve_texts(pages, {i: r["text"] for i, r in raw.items()})
-    live = rebuild_stages(view, ("normalize",))
-    normalize = live["normalize"].stage.lines if "normalize" in live else (lambda s: [s] if s.strip() else [])
+    pages, read, warnings = pages_of_run(view, label_paths)
+    normalize = run_normalizer(rebuild_stages(view, ("normalize",)))
     out = []
     for page in pages:
         if page.text is None:
             continue
-        lines, owner = [], []
-        for i, raw_line in enumerate(page.lines()):
-            for piece in normalize(raw_line):  # type: ignore[operator]
-                lines.append(piece)
-                owner.append(i)
+        pieces = normalized_pieces(page.lines(), normalize)
+        owner = [i for i, ps in enumerate(pieces) for _ in ps]
+        lines = [s for ps in pieces for s in ps]
         if lines:
             labels = "".join(page.labels[i] for i in owner)
-            out.append(LabelledPage(page, host_of(page.url), lines, owner, labels, page.id in raw))
+            out.append(LabelledPage(page, host_of(page.url), lines, owner, labels, page.id in read))
     missing = len(pages) - len(out)
     if missing:
         warnings.append(f"{missing} labelled pages are not in the run and carry no text (left out)")

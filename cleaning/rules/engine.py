@@ -112,20 +112,22 @@ class RulesEngine:
                 rule = self._pattern_ids[m.lastgroup]  # type: ignore[index]
         return rule
 
-    def classify(self, lines: list[str], host: str | None, hashes: np.ndarray | None = None) -> list[str | None]:
-        """Rule ids of the lines the rules (not the line model) remove; `hashes`: the stripped lines'
-        hashes (`linescan`) when the caller has them."""
+    def classify(
+        self, lines: list[str], host: str | None, site: tuple[np.ndarray, float] | None = None
+    ) -> list[str | None]:
+        """Rule ids of the lines the rules (not the line model) remove; `site`: the lines' site share
+        and the site's page count (`LineStats.site_share`) when the caller has them."""
         stripped = [line.strip() for line in lines]
         memo = self._memo
         removed = [memo[s] if s in memo else self.line_rule_of(s) for s in stripped]
         for rule in self._blocks:
-            for i in self._block_hits(rule, stripped, host, hashes):
+            for i in self._block_hits(rule, stripped, host, site):
                 if removed[i] is None:
                     removed[i] = rule.id
         return removed
 
     def _block_hits(
-        self, rule: LineRule, lines: list[str], host: str | None, hashes: np.ndarray | None = None
+        self, rule: LineRule, lines: list[str], host: str | None, site: tuple[np.ndarray, float] | None = None
     ) -> list[int]:
         """Indexes of the lines a block rule removes."""
         if rule.block == "short_run":
@@ -134,7 +136,7 @@ class RulesEngine:
             p = rule.params
             return separator_trails(lines, p["separators"], p["lead_separators"], p["max_chars"])
         if rule.block == "site_repeated":
-            share, pages = self.stats.site_share(host, lines, hashes)
+            share, pages = site if site is not None else self.stats.site_share(host, lines)
             if pages < rule.params["min_pages"]:
                 return []
             enough = share * pages >= rule.params["min_pages"]
@@ -149,16 +151,27 @@ class RulesEngine:
         """Line removal and document verdicts for a batch of (text, url)."""
         items = [(text, host_of(url)) for text, url in docs]
         all_lines = [text.split("\n") for text, _ in items]
-        scanned = Scanned.of([s.strip() for lines in all_lines for s in lines])
-        bounds = np.cumsum([0] + [len(lines) for lines in all_lines]).tolist()
+        sizes = [len(lines) for lines in all_lines]
+        bounds = np.cumsum([0, *sizes]).tolist()
+        docs_lines = [
+            DocLines([s.strip() for s in lines], host, []) for lines, (_, host) in zip(all_lines, items, strict=True)
+        ]
+        scanned = Scanned.of([s for d in docs_lines for s in d.lines])
+        # one corpus lookup per batch: the site_repeated rule and the line features read the same tables
+        corpus = self.stats.lookup(docs_lines, scanned.hashes, scanned.templates, scanned.has_template)
+        pages = np.rint(np.expm1(corpus["site_pages"]))
         removed = [
-            self.classify(lines, host, scanned.hashes[bounds[i] : bounds[i + 1]])
-            for i, (lines, (_, host)) in enumerate(zip(all_lines, items, strict=True))
+            self.classify(
+                d.lines,
+                d.host,
+                (corpus["site_share"][bounds[i] : bounds[i + 1]], pages[bounds[i]] if sizes[i] else 0.0),
+            )
+            for i, d in enumerate(docs_lines)
         ]
         p_lines: list[np.ndarray | None] = [None] * len(items)
         x = None
         if self.line_model is not None or self.page_model is not None:
-            x, p_lines = self._score_lines(all_lines, items, removed, scanned)
+            x, p_lines = self._score_lines(all_lines, docs_lines, removed, scanned, corpus)
         analyses, views, keeps = [], [], []
         for i, lines in enumerate(all_lines):
             keep = np.fromiter((r is None for r in removed[i]), dtype=bool, count=len(lines))
@@ -183,18 +196,17 @@ class RulesEngine:
     def _score_lines(
         self,
         all_lines: list[list[str]],
-        items: list[tuple[str, str | None]],
+        docs_lines: list[DocLines],
         removed: list[list[str | None]],
         scanned: Scanned,
+        corpus: dict[str, np.ndarray],
     ) -> tuple[np.ndarray, list[np.ndarray | None]]:
         """P(boilerplate) of every line left by the rules; the line model removes those above threshold.
         Without a line model, P is 1 for lines a rule removed and 0 for the rest."""
         codes = self._codes
-        docs = [
-            DocLines([s.strip() for s in lines], host, [codes[r] if r else 0 for r in rem])
-            for lines, (_, host), rem in zip(all_lines, items, removed, strict=True)
-        ]
-        x = line_features(docs, self.keywords, self.stats, scanned)
+        for d, rem in zip(docs_lines, removed, strict=True):
+            d.rules = [codes[r] if r else 0 for r in rem]
+        x = line_features(docs_lines, self.keywords, self.stats, scanned, corpus)
         flat_removed = np.fromiter((r is not None for rem in removed for r in rem), dtype=bool, count=x.shape[0])
         p = np.ones(x.shape[0])
         todo = np.flatnonzero(~flat_removed)

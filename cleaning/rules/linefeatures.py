@@ -188,10 +188,15 @@ def _dup_in_page(hashes: np.ndarray, doc_of: np.ndarray) -> np.ndarray:
 
 
 def line_features(
-    docs: list[DocLines], keywords: Keywords, stats: LineStats | None = None, scanned: Scanned | None = None
+    docs: list[DocLines],
+    keywords: Keywords,
+    stats: LineStats | None = None,
+    scanned: Scanned | None = None,
+    corpus: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """A float32 matrix (column-major): one row per line of every document (in order), one column per
-    `feature_names(keywords.names)`. `scanned`: the same lines already scanned (`linescan`)."""
+    `feature_names(keywords.names)`. `scanned`: the same lines already scanned (`linescan`);
+    `corpus`: their `LineStats.lookup`, when the caller has it."""
     stats = stats or LineStats()
     names = feature_names(keywords.names)
     lines = [line for d in docs for line in d.lines]
@@ -297,6 +302,6 @@ def line_features(
     put("w7_kw_sum", _window_mean(kw.sum(axis=1), doc_of, 7))
 
     # corpus
-    for name, values in stats.lookup(docs, hashes, templates, has_template).items():
+    for name, values in (corpus or stats.lookup(docs, hashes, templates, has_template)).items():
         put(name, values)
     return out
