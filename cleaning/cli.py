@@ -77,7 +77,6 @@ def report(
         Optional[Path], typer.Option(help="weights YAML to preview (default: the run's balance stage weights)")
     ] = None,
     dest: Annotated[Optional[Path], typer.Option(help="where to write the report (default: OUTPUT/report)")] = None,
-    noise_threshold: Annotated[float, typer.Option(help="P(noise) above which a document counts as noisy")] = 0.5,
     workers: Annotated[Optional[int], typer.Option(help="parallel workers (default: all CPUs)")] = None,
     ray: Annotated[bool, typer.Option("--ray/--no-ray", help="--no-ray summarises in-process")] = True,
     address: Annotated[Optional[str], typer.Option(help="join this Ray cluster")] = None,
@@ -86,9 +85,7 @@ def report(
     from cleaning.executor import make_executor
     from cleaning.report.build import ReportOptions, build_report
 
-    if not 0 <= noise_threshold <= 1:
-        raise CleaningError("--noise-threshold must be between 0 and 1")
-    options = ReportOptions(output, dest, weights, noise_threshold)
+    options = ReportOptions(output, dest, weights)
     executor = make_executor(ray, workers, address)
     try:
         overview = build_report(options, executor.map, log=lambda line: err.print(f"report: {escape(line)}"))
@@ -292,53 +289,94 @@ def annotations_check(
 
 @annotations_app.command(
     "sample",
-    epilog="Example: cleaning annotations sample out/03-quality/shards --n 200 --out todo.jsonl --model m/quality.bin",
+    epilog="Example: cleaning annotations sample out/ --n 200 --out annotations/todo.jsonl",
 )
 def annotations_sample(
-    corpus: Annotated[list[Path], typer.Argument(help="JSONL/Parquet files or a run's shard folder")],
-    out: Annotated[Path, typer.Option(help="where to write the documents to label (label left empty)")],
-    n: Annotated[int, typer.Option(help="how many documents")] = 200,
+    corpus: Annotated[
+        list[Path], typer.Argument(help="a run's output folder (its model and threshold are used), or JSONL/Parquet")
+    ],
+    out: Annotated[Path, typer.Option(help="where to write the excerpts to label (label left empty)")],
+    n: Annotated[int, typer.Option(help="how many excerpts (one per document)")] = 200,
     strategy: Annotated[str, typer.Option(help="uncertain | random | per-cluster")] = "uncertain",
-    model: Annotated[Optional[Path], typer.Option(help="trained quality model (.bin with its .card.json)")] = None,
+    model: Annotated[
+        Optional[Path], typer.Option(help="quality model (.bin with its .card.json); default: the run's")
+    ] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="P(noise) to rank around; default: the run's")] = None,
     seed: Annotated[int, typer.Option(help="seed for --strategy random")] = 0,
 ) -> None:
-    """Draw documents for annotators to label next: the most uncertain first by default."""
+    """Draw excerpts for annotators to label next: by default those whose P(noise) is closest to the
+    threshold the run applied. Each excerpt is one chunk the size the model reads, with its document id."""
+    from cleaning.quality.model import QualityModel
     from cleaning.quality.sample import read_corpus, sample, write_todo
 
-    records = sample(read_corpus(corpus), n, strategy, model, seed)
+    console = _out()
+    quality = None
+    if len(corpus) == 1 and (corpus[0] / "run.json").is_file():
+        from cleaning.evaluation.runread import quality_of_run
+
+        quality = quality_of_run(corpus[0])
+        folder = quality.clustered if strategy == "per-cluster" and quality.clustered else quality.judged
+        docs = read_corpus([folder])
+        console.print(f"{len(docs)} documents of {folder}; the run's quality model: {quality.model_path}")
+    else:
+        docs = read_corpus(corpus)
+    qmodel = QualityModel.load(model) if model else (quality.stage.model if quality else None)
+    if threshold is None and quality and not model:
+        threshold = quality.stage.threshold
+    records = sample(docs, n, strategy, qmodel, threshold, seed)
     write_todo(records, out)
-    _out().print(f"wrote {len(records)} documents to {out} ({strategy})")
+    console.print(f"wrote {len(records)} excerpts to {out} ({strategy}); label them, save under annotations/, rerun")
 
 
 @quality_app.command(
-    "train", epilog="Example: cleaning quality train --annotations annotations/ --out models/quality.bin"
+    "train",
+    epilog="Example: cleaning quality train -a annotations/ --pages annotations/pages --run out/crawl --out m/q.bin",
 )
 def quality_train(
     annotations: Annotated[list[Path], typer.Option("--annotations", "-a", help="JSONL files or folders (repeatable)")],
     out: Annotated[Path, typer.Option(help="model path; the model card is written next to it")] = Path(
         "models/quality.bin"
     ),
+    pages: Annotated[
+        Optional[list[Path]], typer.Option(help="line-labelled pages to train on too (needs --run; repeatable)")
+    ] = None,
+    run: Annotated[
+        Optional[Path], typer.Option(help="a finished run over the pages' corpus: pages as its rules stage left them")
+    ] = None,
+    page_min_chars: Annotated[
+        int, typer.Option(help="pages with fewer characters left by the rules are not trained on")
+    ] = 200,
     folds: Annotated[int, typer.Option(help="cross-validation folds")] = 5,
     good_recall: Annotated[float, typer.Option(help="CV recall on good the threshold must keep")] = 0.95,
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="skip invalid annotation lines instead of refusing")
     ] = False,
 ) -> None:
-    """Choose the representation and hyper-parameters by k-fold CV, train, and write a model card."""
+    """Train fastText and the calibrated combiner, measure them by k-fold CV, write the model card."""
     from cleaning.quality.annotations import training_set
     from cleaning.quality.train import train_and_describe
 
+    if pages and run is None:
+        raise CleaningError("--pages needs --run: a finished run over the corpus the pages come from")
     data, report = training_set(annotations, skip_invalid)
     for line in report.errors:
         err.print(f"[yellow]skipped[/yellow] {escape(line)}", highlight=False)
-    card = train_and_describe(data, report, out, folds=folds, good_recall=good_recall)
+    page_docs, counts = [], {}
+    if pages and run is not None:
+        from cleaning.evaluation.quality_pages import pages_as_rules_leave_them
+
+        page_docs, counts = pages_as_rules_leave_them(run, pages, page_min_chars)
+    console = _out()
+    card = train_and_describe(data, report, out, page_docs, counts, folds=folds, good_recall=good_recall,
+                              log=lambda line: err.print(line, highlight=False))  # fmt: skip
     at = card["cv"]["at_threshold"]
-    _out().print(
-        f"model {out}: {card['params']['representation']}, wordNgrams={card['params']['word_ngrams']}; "
-        f"{folds}-fold CV accuracy {card['cv']['at_0.5']['accuracy']} at 0.5; threshold {card['threshold']}: "
+    console.print(
+        f"model {out}: {len(data)} annotations, {len(page_docs)} pages; {folds}-fold CV accuracy "
+        f"{card['cv']['at_0.5']['accuracy']} at 0.5; threshold {card['threshold']}: "
         f"good recall {at['good']['recall']}, noise recall {at['noise']['recall']}; "
-        f"card {out.with_suffix('.card.md')}"
+        f"Brier {card['calibration']['brier']}; card {out.with_suffix('.card.md')}"
     )
+    console.print(f"use it: cleaning run … --set quality.model={out}")
 
 
 tokenizer_app = typer.Typer(help="Train the sentencepiece tokenizer for the tokenize stage.", no_args_is_help=True)

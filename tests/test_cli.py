@@ -113,4 +113,3 @@ def test_report_command_writes_the_report_and_fails_cleanly(tmp_path: Path, samp
     bad = tmp_path / "bad.yaml"
     bad.write_text("clusters: {0: -1}\n")
     assert_clean_error(cli("report", str(out), "--no-ray", "--weights", str(bad)), "weight must be a number >= 0")
-    assert_clean_error(cli("report", str(out), "--no-ray", "--noise-threshold", "2"), "between 0 and 1")

@@ -47,7 +47,7 @@ def open_run(output: Path) -> RunView:
     return RunView(output, read_json(run_json), Path(read_json(summary_json)["final_shards"]))
 
 
-def _rows(folder: Path, ids: set[str], columns: list[str]) -> list[dict[str, Any]]:
+def rows_with_ids(folder: Path, ids: set[str], columns: list[str]) -> list[dict[str, Any]]:
     """Rows of every Parquet file in `folder` whose id is in `ids` (the rest is never decoded)."""
     wanted = pa.array(sorted(ids), pa.string())
     rows: list[dict[str, Any]] = []
@@ -63,16 +63,16 @@ def _rows(folder: Path, ids: set[str], columns: list[str]) -> list[dict[str, Any
 
 def raw_records(view: RunView, ids: set[str]) -> dict[str, dict[str, Any]]:
     """The text and url of each document as the run read it (before any stage)."""
-    return {r["id"]: r for r in _rows(view.output / "00-ingest" / "shards", ids, ["id", "text", "url"])}
+    return {r["id"]: r for r in rows_with_ids(view.output / "00-ingest" / "shards", ids, ["id", "text", "url"])}
 
 
 def fates(view: RunView, ids: set[str]) -> dict[str, Fate]:
     """Each document's final text, or the stage and reason that rejected it."""
-    out = {r["id"]: Fate(kept_text=r["text"]) for r in _rows(view.final_shards, ids, ["id", "text"])}
+    out = {r["id"]: Fate(kept_text=r["text"]) for r in rows_with_ids(view.final_shards, ids, ["id", "text"])}
     rejects = view.output / "rejects"
     for folder in sorted(p for p in rejects.iterdir() if p.is_dir()) if rejects.is_dir() else []:
         cols = ["id", "reject_stage", "reject_reason", "reject_detail"]
-        for r in _rows(folder, ids, cols):
+        for r in rows_with_ids(folder, ids, cols):
             out[r["id"]] = Fate(
                 None, r.get("reject_stage") or folder.name, r["reject_reason"], r["reject_detail"] or ""
             )
@@ -101,3 +101,34 @@ def rebuild_stages(view: RunView, names: tuple[str, ...]) -> dict[str, LiveStage
         stage = cls(config, artifacts if artifacts and artifacts.is_dir() else None)
         built[cls.name] = LiveStage(stage, stage_key(cls, config) == entry.get("key"))
     return built
+
+
+@dataclass
+class QualityOfRun:
+    """What annotating a run needs: its quality stage (model and threshold as the run applied them), the
+    documents that stage judged, and the documents the genres stage clustered (if it ran)."""
+
+    stage: Any  # cleaning.stages.quality.Quality
+    model_path: Path
+    judged: Path
+    clustered: Path | None
+
+
+def quality_of_run(output: Path) -> QualityOfRun:
+    from cleaning.stages.quality import model_path
+
+    view = open_run(output)
+    live = rebuild_stages(view, ("quality",)).get("quality")
+    folder = view.stage_dir("quality")
+    if live is None or folder is None:
+        raise CleaningError(f"{output}: this run has no quality stage")
+    dirs = sorted(p for p in output.glob("[0-9][0-9]-*") if p.is_dir())
+    before = dirs[dirs.index(folder) - 1] if dirs.index(folder) > 0 else folder
+    genres = view.stage_dir("genres")
+    artifacts = folder / "_prepare" / "artifacts"
+    return QualityOfRun(
+        live.stage,
+        model_path(live.stage.config, artifacts if artifacts.is_dir() else None),
+        before / "shards",
+        genres / "shards" if genres else None,
+    )

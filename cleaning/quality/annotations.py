@@ -126,9 +126,11 @@ def training_set(paths: list[Path], skip_invalid: bool) -> tuple[list[Annotation
     report = check_annotations(paths)
     line_errors = [e for e in report.errors if not e.startswith(("same text", "no annotation"))]
     if line_errors and not skip_invalid:
-        shown = "\n  ".join(line_errors[:10])
+        more = f" (and {len(line_errors) - 1} more invalid lines)" if len(line_errors) > 1 else ""
         raise CleaningError(
-            f"{len(line_errors)} invalid annotation lines (use --skip-invalid to skip them):\n  {shown}"
+            f"{line_errors[0]}{more}. Fix the line, or skip invalid lines: `--set quality.skip_invalid=true` "
+            "for `cleaning run` / `make clean-ja RUN_ARGS=...`, `--skip-invalid` for `cleaning quality train`; "
+            "`cleaning annotations check` lists them all"
         )
     groups: dict[str, list[Annotation]] = defaultdict(list)
     for a in report.annotations:

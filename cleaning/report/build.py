@@ -38,7 +38,7 @@ class Flags:
     tiny_docs: int = 5  # fewer documents than this
     host_share: float = 0.5  # one host holds more than this share of the documents…
     host_min_docs: int = 10  # …of a cluster at least this large
-    noisy_share: float = 0.3  # share of documents above the report's noise threshold
+    noisy_share: float = 0.3  # expected share of noise (mean calibrated P(noise) of the kept documents)
 
     def of(self, row: dict[str, Any]) -> list[str]:
         flags = []
@@ -60,7 +60,6 @@ class ReportOptions:
     output: Path
     dest: Path | None = None  # default OUTPUT/report
     weights: Path | None = None  # default: the run's balance stage weights, if any
-    noise_threshold: float = 0.5  # P(noise) above which the report counts a document as doubtful
     chars_per_token: float = 0.0  # 0 = measured by the run's tokenize stage, else 2.2 (a typical Japanese ratio)
     flags: Flags = field(default_factory=Flags)
 
@@ -99,6 +98,24 @@ class RunLayout:
     @property
     def artifacts(self) -> Path:
         return self.genres_dir / "_prepare" / "artifacts"
+
+    def quality_threshold(self) -> float | None:
+        """The P(noise) above which the run's quality stage rejected documents (its config, else its model card)."""
+        for stage in self.run.get("stages", []):
+            if stage.get("stage") != "quality":
+                continue
+            if stage.get("threshold") is not None:
+                return float(stage["threshold"])
+            model = Path(stage["model"]) if stage.get("model") else None
+            cards = (
+                [model.with_suffix(".card.json")]
+                if model
+                else sorted(self.output.glob("*-quality/_prepare/artifacts/*.card.json"))
+            )
+            for card in cards:
+                if card.is_file():
+                    return float(read_json(card)["threshold"])
+        return None
 
     def run_weights(self) -> Path | None:
         for stage in self.run.get("stages", []):
@@ -186,9 +203,7 @@ def cluster_rows(
             "est_tokens": round(chars / options.chars_per_token),
             "quality_mean": float(s.q_sum[c] / scored) if scored else None,
             "quality_median": _median(s.q_hist[c]) if scored else None,
-            "noisy_share": float(s.q_hist[c, int(options.noise_threshold * sm.Q_BINS) :].sum() / scored)
-            if scored
-            else None,
+            "noisy_share": float(s.q_sum[c] / scored) if scored else None,  # calibrated: expected noise share
             "ads_per_1k": 1000 * float(s.ad_hits[c]) / max(1, chars),
             "prose_share": float(s.prose_chars[c]) / max(1, chars),
             "mean_line_chars": chars / max(1, int(s.lines[c])),
@@ -267,7 +282,7 @@ def _overview(
         "chars": int(s.chars.sum()),
         "est_tokens": round(int(s.chars.sum()) / options.chars_per_token),
         "chars_per_token": options.chars_per_token,
-        "noise_threshold": options.noise_threshold,
+        "noise_threshold": layout.quality_threshold(),
         "stages": stages,
         "conservation": layout.summary.get("conservation", {}),
         "genres": {key: info.get(key) for key in ("documents", "params", "training")}

@@ -1,8 +1,11 @@
-"""quality: P(noise) from a fastText classifier trained on hand annotations; reject above a threshold."""
+"""quality: P(noise) from fastText plus a calibrated combiner, trained on hand annotations and labelled
+pages; reject above the threshold the model card chose for its good-recall target."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -12,7 +15,8 @@ import pyarrow as pa
 from cleaning.document import Doc, Reject, StageResult
 from cleaning.errors import CleaningError
 from cleaning.quality import model as qm
-from cleaning.quality.annotations import annotation_files, training_set
+from cleaning.quality.annotations import CheckReport, annotation_files, check_annotations, training_set
+from cleaning.quality.pages import TrainDoc, labelled_pages, page_documents
 from cleaning.quality.train import train_and_describe
 from cleaning.shards import file_hash
 from cleaning.stage import PrepareContext, Stage, register
@@ -34,6 +38,13 @@ class QualityConfig:
         default=None, metadata={"help": "reject when P(noise) > threshold; empty: the model card's CV-chosen threshold"}
     )
     good_recall: float = field(default=0.95, metadata={"help": "CV recall on good that the chosen threshold keeps"})
+    pages: list[str] = field(
+        default_factory=lambda: ["annotations/pages"],
+        metadata={"help": "line-labelled pages (KEEP/DROP) to train on too, where this run's corpus has them"},
+    )
+    page_min_chars: int = field(
+        default=200, metadata={"help": "labelled pages with fewer characters left are not trained on (a rules call)"}
+    )
     folds: int = field(default=5, metadata={"help": "cross-validation folds when training"})
     skip_invalid: bool = field(default=False, metadata={"help": "train even if some annotation lines are invalid"})
 
@@ -41,6 +52,7 @@ class QualityConfig:
         # Absolute paths: Ray workers may run in another working directory.
         self.model = str(_resolve(self.model)) if self.model else ""
         self.annotations = [str(_resolve(p)) for p in self.annotations]
+        self.pages = [str(_resolve(p)) for p in self.pages]
         if self.model and not Path(self.model).with_suffix(".card.json").is_file():
             raise CleaningError(
                 f"quality model {self.model} or its .card.json not found (train: cleaning quality train)"
@@ -64,12 +76,8 @@ class Quality(Stage):
 
     def __init__(self, config: QualityConfig, artifacts: Path | None = None) -> None:
         super().__init__(config, artifacts)
-        path = Path(config.model) if config.model else (artifacts or Path()) / MODEL
-        self.model = qm.load(path)
-        card = json.loads(path.with_suffix(".card.json").read_text(encoding="utf-8"))
-        self.representation = card["params"]["representation"]
-        self.chunk_chars = int(card["chunk_chars"])
-        self.threshold = float(config.threshold if config.threshold is not None else card["threshold"])
+        self.model = qm.QualityModel.load(model_path(config, artifacts))
+        self.threshold = float(config.threshold if config.threshold is not None else self.model.threshold)
 
     @classmethod
     def data_fingerprint(cls, config: QualityConfig) -> str:
@@ -77,19 +85,42 @@ class Quality(Stage):
             model = Path(config.model)
             return file_hash(model) if model.is_file() else "missing"
         files = annotation_files([Path(p) for p in config.annotations])
-        return ",".join(file_hash(p) for p in files)
+        pages = annotation_files(_existing(config.pages)) if _existing(config.pages) else []
+        return ",".join(file_hash(p) for p in [*files, *pages])
 
     @classmethod
     def prepare(cls, config: QualityConfig, ctx: PrepareContext) -> None:
-        """Train on the annotations when no model is given (a fresh clone trains its own)."""
+        """Train on the annotations, and on the labelled pages found in this run, when no model is given."""
         if config.model:
+            ctx.log(f"model {config.model} (card {Path(config.model).with_suffix('.card.md')})")
+            for line in stale_annotations(Path(config.model), [Path(p) for p in config.annotations]):
+                ctx.log(line)
             return
-        annotations, report = training_set([Path(p) for p in config.annotations], config.skip_invalid)
-        train_and_describe(annotations, report, ctx.workdir / MODEL, folds=config.folds, good_recall=config.good_recall,
-                           learning_curve=False)  # fmt: skip
+        paths = [Path(p) for p in config.annotations]
+        annotations, report = training_set(paths, config.skip_invalid)
+        labelled = labelled_pages(_existing(config.pages)) if _existing(config.pages) else []
+        pages, counts = page_documents(labelled, ctx.shards, config.page_min_chars)
+        # fastText training is not bit-reproducible, so the same training data must reuse the same model:
+        # otherwise an upstream change that leaves the training data alone would rescore every shard.
+        key = training_key(config, report, pages)
+        trained = ctx.workdir.parent / "trained" / key
+        if not (trained / MODEL).with_suffix(".card.json").is_file():
+            ctx.log(f"training on {len(annotations)} annotations and {len(pages)} labelled pages of this run")
+            shutil.rmtree(trained.parent, ignore_errors=True)
+            train_and_describe(annotations, report, trained / MODEL, pages, counts, folds=config.folds,
+                               good_recall=config.good_recall, log=ctx.log)  # fmt: skip
+        else:
+            ctx.log("training data unchanged: reusing the model trained on it")
+        for f in sorted(trained.iterdir()):
+            shutil.copy2(f, ctx.workdir / f.name)
+        out = ctx.workdir / MODEL
+        card = json.loads(out.with_suffix(".card.json").read_text(encoding="utf-8"))
+        cv = card["cv"]
+        ctx.log(f"CV accuracy {cv['at_threshold']['accuracy']}, good recall {cv['at_threshold']['good']['recall']} "
+                f"at threshold {card['threshold']}; model {out}, card {out.with_suffix('.card.md')}")  # fmt: skip
 
     def process(self, docs: list[Doc]) -> StageResult:
-        scores = qm.score_documents(self.model, [d.text for d in docs], self.representation, self.chunk_chars)
+        scores = self.model.score([d.text for d in docs])
         result = StageResult()
         for doc, score in zip(docs, scores, strict=True):
             doc.fields["quality_score"] = float(score)
@@ -98,3 +129,45 @@ class Quality(Stage):
             else:
                 result.kept.append(doc)
         return result
+
+
+def model_path(config: QualityConfig, artifacts: Path | None) -> Path:
+    """The model a run uses: the configured one, or the one its corpus-wide step trained."""
+    return Path(config.model) if config.model else (artifacts or Path()) / MODEL
+
+
+def _existing(paths: list[str]) -> list[Path]:
+    """Page label paths that exist: the default annotations/pages may be absent in a user's folder."""
+    return [Path(p) for p in paths if Path(p).exists()]
+
+
+def stale_annotations(model: Path, annotations: list[Path]) -> list[str]:
+    """Warnings when the data a given model was trained on changed since (it does not retrain by itself):
+    a file it was trained on changed or is gone, or a new file holds annotations."""
+    card = json.loads(model.with_suffix(".card.json").read_text(encoding="utf-8"))
+    trained = {_resolve(f["path"]): f["sha256"] for f in card.get("data", {}).get("files", [])}
+    if not trained:
+        return []
+    report = check_annotations(annotations) if annotations else None
+    current = {Path(a.where.rsplit(":", 1)[0]).resolve() for a in report.annotations} if report else set()
+    changed = [p for p, sha in trained.items() if not p.is_file() or file_hash_sha256(p) != sha]
+    added = sorted(current - set(trained))
+    if not (changed or added):
+        return []
+    files = ", ".join(p.name for p in [*changed, *added])
+    return [f"warning: annotations changed since {model.name} was trained ({files}); retrain: make train-quality"]
+
+
+def file_hash_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def training_key(config: QualityConfig, report: CheckReport, pages: list[TrainDoc]) -> str:
+    """Hash of everything training reads: annotation files, the labelled pages' texts, the settings."""
+    h = hashlib.sha256()
+    for f in report.files:
+        h.update(f"{f}={file_hash(f)}\n".encode())
+    for d in pages:
+        h.update(f"{d.label}\t{d.group}\t{d.where}\t{d.text}\x00".encode())
+    h.update(f"{config.folds} {config.good_recall} {config.skip_invalid} {config.page_min_chars}".encode())
+    return h.hexdigest()[:16]
