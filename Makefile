@@ -12,6 +12,8 @@ REPORT_ARGS ?=
 PYTEST_ARGS ?=
 LABELS ?= ../shared/data/gold/labels
 CRAWL ?= ../shared/data/web/cc-main-2023-50_ja_pages.jsonl.gz
+# a run over CRAWL, where train-quality finds the labelled pages
+CRAWL_RUN ?= out/crawl
 
 .PHONY: clean-ja eval train-rules train-quality report-check test lint format bench bench-quick venv clean
 
@@ -40,11 +42,11 @@ train-rules: venv
 	$(BIN)/cleaning rules train $(LABELS) annotations/pages --run '$(OUTPUT)'
 
 # Retrain the shipped quality model (annotations/model/) on the annotations and the labelled pages of
-# annotations/pages, taken as the rules stage of a run over their crawl leaves them (OUTPUT, made first
-# if missing). annotations/heldout and the gold pages stay out: they measure it (bench/quality_eval.py).
+# annotations/pages, taken as the rules stage of a run over their crawl leaves them (CRAWL_RUN, made
+# first if missing). annotations/heldout and the gold pages stay out: they measure it (bench/quality_eval.py).
 train-quality: venv
-	test -f '$(OUTPUT)/summary.json' || $(BIN)/cleaning run $(PIPELINE) --input '$(CRAWL)' --output '$(OUTPUT)' $(RUN_ARGS)
-	$(BIN)/cleaning quality train -a annotations --pages annotations/pages --run '$(OUTPUT)' --out annotations/model/quality.bin
+	test -f '$(CRAWL_RUN)/summary.json' || $(BIN)/cleaning run $(PIPELINE) --input '$(CRAWL)' --output '$(CRAWL_RUN)' $(RUN_ARGS)
+	$(BIN)/cleaning quality train -a annotations --pages annotations/pages --run '$(CRAWL_RUN)' --out annotations/model/quality.bin
 
 # The balance report in headless Chromium (Debian's chromium package): loads, sorts, filters,
 # opens a cluster; screenshots go to out/report-check/.

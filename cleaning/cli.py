@@ -366,6 +366,8 @@ def quality_train(
         from cleaning.evaluation.quality_pages import pages_as_rules_leave_them
 
         page_docs, counts = pages_as_rules_leave_them(run, pages, page_min_chars)
+        if not counts["used"] + counts["too_short"]:
+            raise CleaningError(f"none of the labelled pages is in the run {run}: give a run over their corpus")
     console = _out()
     card = train_and_describe(data, report, out, page_docs, counts, folds=folds, good_recall=good_recall,
                               log=lambda line: err.print(line, highlight=False))  # fmt: skip

@@ -425,3 +425,7 @@ def test_quality_train_takes_labelled_pages_as_the_rules_stage_of_a_run_leaves_t
     no_run = subprocess.run([*cmd[: cmd.index("--run")], "--out", str(tmp_path / "x.bin")], capture_output=True,
                             text=True, cwd=ROOT, timeout=300)  # fmt: skip
     assert no_run.returncode == 2 and "--pages needs --run" in no_run.stderr
+    other = write_jsonl(tmp_path / "other.jsonl", [{"id": "not-in-this-corpus", "page": "KEEP", "labels": "C"}])
+    wrong = [*cmd[: cmd.index("--pages") + 1], str(other), *cmd[cmd.index("--pages") + 2 :]]
+    res = subprocess.run(wrong, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert res.returncode == 2 and "none of the labelled pages is in the run" in res.stderr
