@@ -26,6 +26,23 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from cleaning import __version__
+
+        typer.echo(f"cleaning {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = None,
+) -> None:
+    """Clean Japanese web text into a pretraining corpus."""
+
+
 def _out() -> Console:
     """stdout console; files and pipes get 110 columns so the summary table is never cut."""
     console = Console()
@@ -453,7 +470,7 @@ def _shards_of(source: Path) -> list[Path]:
 def main() -> None:
     """Entry point: user errors print one line and exit 2; failed runs exit 1; Ctrl-C exits 130."""
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="cleaning")
         if isinstance(code, int) and code:
             sys.exit(code)
     except RunFailed as exc:
@@ -465,17 +482,43 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted: finished shards are kept; rerun the same command to resume")
         sys.exit(130)
-    except Exception as exc:  # click's own usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
+    except Exception as exc:  # click's own usage errors (typer bundles its own copy of click)
+        for errors in _click_exception_modules():
+            if isinstance(exc, errors.ClickException):
+                _show_click_error(exc, errors)
+                sys.exit(exc.exit_code)
+            if isinstance(exc, errors.Exit):
+                sys.exit(exc.exit_code)
+            if isinstance(exc, errors.Abort):
+                err.print("interrupted")
+                sys.exit(130)
         raise
+
+
+def _show_click_error(exc: Exception, errors: object) -> None:
+    """One line: `error: No such option: --wokers (Possible options: --workers); see cleaning run --help`.
+    A bare `cleaning` (or a group without its command) shows the help instead."""
+    no_args = getattr(errors, "NoArgsIsHelpError", None)
+    if no_args is not None and isinstance(exc, no_args):
+        exc.show()  # type: ignore[attr-defined]
+        return
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+    message = exc.format_message().rstrip(".")  # type: ignore[attr-defined]
+    err.print(f"[red]error:[/red] {escape(message)}{hint}", highlight=False, soft_wrap=True)
+
+
+def _click_exception_modules() -> list:
+    """typer >= 0.24 raises its bundled click's exceptions (typer._click), older typer plain click's."""
+    import importlib
+
+    found = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    return found
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -112,6 +114,7 @@ class Runner:
             write_json_atomic(self.out / "run.json", self._describe(inputs))
             markers, timing = self._ingest(inputs)
             stages = [aggregate("ingest", markers, *timing)]
+            self._check_something_was_read(stages[0])
             shards = _outputs(markers, self.out / "00-ingest" / "shards")
             for index, spec in enumerate(self.pipeline.stages, 1):
                 markers, timing, extra = self._stage(index, spec, shards)
@@ -126,6 +129,18 @@ class Runner:
         check_chain(stages)
         self._remove_stale_stage_dirs()
         return self._summary(stages, shards, time.perf_counter() - start)
+
+    def _check_something_was_read(self, ingest: dict[str, Any]) -> None:
+        """Stop before any stage runs on nothing because the text sits in another field."""
+        missing = ingest["rejected"].get("input.missing_text", 0)
+        if ingest["kept"] or not missing:
+            return
+        field = self.pipeline.input.text_field
+        hint = _text_field_hint(self.out / "rejects" / INPUT_STAGE)
+        raise RunFailed(
+            f"no document was read: all {missing:,} records lack a text field {field!r}"
+            + (f"; their string fields: {', '.join(hint)}. Try --set input.text_field={hint[0]}" if hint else "")
+        )
 
     # -- planning and bookkeeping -------------------------------------------------------
 
@@ -461,3 +476,20 @@ def _product_files(products: Path) -> dict[str, int]:
 def _outputs(markers: list[dict[str, Any]], shards_dir: Path) -> list[tuple[Path, str, int]]:
     """The shards a stage produced, in plan order: (path, content hash, rows)."""
     return [(shards_dir / o["path"], o["xxh3"], o["rows"]) for m in markers for o in m["outputs"]]
+
+
+def _text_field_hint(folder: Path) -> list[str]:
+    """String fields of the first quarantined record, longest value first: the likely text field."""
+    for path in sorted(folder.glob("*.parquet")):
+        for row in pq.read_table(path, columns=["text", "reject_reason"]).to_pylist():
+            if row["reject_reason"] != "input.missing_text":
+                continue
+            try:
+                record = orjson.loads(row["text"] or "")
+            except orjson.JSONDecodeError:
+                return []
+            if not isinstance(record, dict):
+                return []
+            strings = {k: v for k, v in record.items() if isinstance(v, str)}
+            return sorted(strings, key=lambda k: -len(strings[k]))
+    return []

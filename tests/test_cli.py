@@ -113,3 +113,42 @@ def test_report_command_writes_the_report_and_fails_cleanly(tmp_path: Path, samp
     bad = tmp_path / "bad.yaml"
     bad.write_text("clusters: {0: -1}\n")
     assert_clean_error(cli("report", str(out), "--no-ray", "--weights", str(bad)), "weight must be a number >= 0")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["runn"], "No such command 'runn'. Did you mean 'run'? (see cleaning --help)"),
+        (["run", "pipelines/ja.yaml", "--wokers", "2"], "No such option: --wokers (Possible options: --workers)"),
+        (["run", "pipelines/ja.yaml"], "Missing option '--input'"),
+        (["stats"], "Missing argument 'output'"),
+        (["run", "pipelines/ja.yaml", "-i", "x", "-o", "y", "--workers", "abc"], "Invalid value for '--workers'"),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_2(args: list[str], message: str) -> None:
+    result = cli(*args)
+    assert_clean_error(result, message)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_version_and_bare_command() -> None:
+    from cleaning import __version__
+
+    version = cli("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"cleaning {__version__}"
+    bare = cli()
+    assert bare.returncode == 2 and "Traceback" not in bare.stderr + bare.stdout
+    assert "Usage: cleaning" in bare.stdout + bare.stderr
+
+
+def test_a_wrong_text_field_fails_with_the_field_to_use(tmp_path: Path) -> None:
+    path = tmp_path / "docs.jsonl"
+    rows = [{"id": str(i), "content": "本文です。" * (i + 1), "title": "題"} for i in range(3)]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    result = cli("run", str(NORMALIZE_ONLY), "--input", str(path), "--output", str(tmp_path / "o"), "--no-ray")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "all 3 records lack a text field 'text'" in result.stderr
+    assert "--set input.text_field=content" in result.stderr
+    ok = cli("run", str(NORMALIZE_ONLY), "--input", str(path), "--output", str(tmp_path / "o"), "--no-ray",
+             "--set", "input.text_field=content")  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
