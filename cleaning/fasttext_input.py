@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cleaning.errors import CleaningError
+from cleaning.spm_paths import drop_training_paths
 
 T = TypeVar("T")
 
@@ -55,6 +56,7 @@ def train_pieces(text_file: Path, prefix: Path, vocab_size: int, threads: int = 
         )
     except RuntimeError as exc:
         raise CleaningError(f"sentencepiece training failed: {str(exc).splitlines()[0]}") from exc
+    drop_training_paths(prefix.with_suffix(".model"))
     return prefix.with_suffix(".model")
 
 

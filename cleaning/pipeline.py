@@ -21,6 +21,11 @@ from cleaning.tasks import load_stage_class
 class InputConfig(ReaderConfig):
     shard_mb: float = field(default=128.0, metadata={"help": "MB of text per shard: bounds memory per worker"})
 
+    def __post_init__(self) -> None:
+        for name in ("shard_mb", "max_doc_mb"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a number above 0, got {getattr(self, name)}")
+
 
 @dataclass
 class StageSpec:
@@ -115,8 +120,14 @@ def build_config(cls: type, options: dict[str, Any], where: str) -> Any:
     try:
         return pydantic.TypeAdapter(cls).validate_python(options, strict=False)
     except pydantic.ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(_problem(e) for e in exc.errors())
         raise CleaningError(f"{where}: {problems}") from exc
+
+
+def _problem(error: Any) -> str:
+    where = ".".join(map(str, error["loc"]))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 def _apply_override(raw: dict[str, Any], item: str, path: Path) -> None:

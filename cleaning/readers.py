@@ -1,13 +1,20 @@
 """Read input files record by record, turning every bad record into a quarantine entry, never a crash.
 
-Formats by file name: `.jsonl`/`.json`/`.ndjson`, the same with `.gz` or `.zst`, and `.parquet`.
-Lines are read with a length cap, so a 10 GB line without a newline cannot exhaust memory.
+Formats by file name: `.jsonl`/`.json`/`.ndjson`, the same with `.gz`, `.zst`, `.bz2` or `.xz`, and
+`.parquet`; the compression is told by the file's first bytes, so a plain file named `.gz` is still
+read. Lines are read with a length cap, so a 10 GB line without a newline cannot exhaust memory.
+A UTF-8 byte-order mark is skipped, and a file whose lines end in a lone CR (old Mac style) is read
+line by line like any other. A compressed file cut short yields its records up to the cut, then one
+`truncated_file` entry: for zstd this needs a check of its own, since its stream reader just ends.
 """
 
 from __future__ import annotations
 
+import bz2
+import codecs
 import gzip
 import io
+import lzma
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,7 +28,8 @@ import zstandard
 from cleaning.document import Doc
 
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
-COMPRESSIONS = ("", ".gz", ".zst")
+COMPRESSIONS = ("", ".gz", ".zst", ".bz2", ".xz")
+PEEK = 1 << 16  # bytes looked at to tell CR-only line ends
 
 
 @dataclass
@@ -58,14 +66,96 @@ def read_records(path: Path, source: str, config: ReaderConfig) -> Iterator[Doc 
         yield from _read_jsonl(path, source, config)
 
 
+MAGIC = {b"\x1f\x8b": ".gz", b"\x28\xb5\x2f\xfd": ".zst", b"BZh": ".bz2", b"\xfd7zXZ\x00": ".xz"}
+
+
+def compression(path: Path) -> str:
+    """The compression of a file by its first bytes, not its name: a plain file named .gz is read."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    return next((kind for magic, kind in MAGIC.items() if head.startswith(magic)), "")
+
+
 def _open_binary(path: Path) -> IO[bytes]:
-    name = path.name.lower()
-    raw = open(path, "rb")  # noqa: SIM115 - closed by the wrapper or the caller
-    if name.endswith(".gz"):
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    if name.endswith(".zst"):
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
-    return raw
+    """The decompressed bytes of a file (the returned stream owns and closes the file)."""
+    kind = compression(path)
+    stream: IO[bytes]
+    if kind == ".gz":
+        stream = gzip.open(path, "rb")  # noqa: SIM115 - closed by the caller
+    elif kind == ".bz2":
+        stream = bz2.open(path, "rb")  # noqa: SIM115
+    elif kind == ".xz":
+        stream = lzma.open(path, "rb")  # noqa: SIM115
+    elif kind == ".zst":
+        stream = io.BufferedReader(_ZstdFrames(open(path, "rb")), buffer_size=1 << 20)  # noqa: SIM115
+    else:
+        stream = open(path, "rb", buffering=1 << 20)  # noqa: SIM115
+    head = stream.peek(PEEK)[:PEEK]  # type: ignore[attr-defined]
+    if b"\r" in head and b"\n" not in head and len(head) > 0:
+        return io.BufferedReader(_CarriageReturns(stream), buffer_size=1 << 20)
+    return stream
+
+
+class _ZstdFrames(io.RawIOBase):
+    """zstd frames one after another; EOFError when the input ends inside a frame."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.dctx = zstandard.ZstdDecompressor()
+        self.dobj = self.dctx.decompressobj()
+        self.fed = False  # the current frame has received input
+        self.out = b""
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self.pos >= len(self.out):
+            chunk = self.raw.read(1 << 16)
+            if not chunk:
+                if self.fed and not self.dobj.eof:
+                    raise EOFError("the zstd stream ends inside a frame (file cut short)")
+                return 0
+            self.out, self.pos = self._feed(chunk), 0
+        n = min(len(buffer), len(self.out) - self.pos)
+        buffer[:n] = self.out[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+    def _feed(self, data: bytes) -> bytes:
+        parts = []
+        while data:
+            if self.dobj.eof:  # the next frame starts
+                self.dobj, self.fed = self.dctx.decompressobj(), False
+            self.fed = True
+            parts.append(self.dobj.decompress(data))
+            data = self.dobj.unused_data if self.dobj.eof else b""
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+class _CarriageReturns(io.RawIOBase):
+    """Lone CR line ends read as LF (a raw CR cannot occur inside a JSON string, only between tokens)."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self.inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.inner.read(len(buffer))
+        data = data.replace(b"\r", b"\n")
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
 
 
 def _read_jsonl(path: Path, source: str, config: ReaderConfig) -> Iterator[Doc | BadRecord]:
@@ -85,10 +175,12 @@ def _read_jsonl(path: Path, source: str, config: ReaderConfig) -> Iterator[Doc |
                     detail = f"line of {size:,} bytes, over the cap of {line_cap:,} (quarantined: its first bytes)"
                     yield BadRecord(lineno, "too_large", detail, _preview(raw))
                     continue
+                if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[len(codecs.BOM_UTF8) :]
                 if not raw.strip():
                     continue  # blank line: not a record
                 yield _parse_json_line(raw, lineno, source, config, max_bytes)
-    except (EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError, OSError) as exc:
+    except (EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError, lzma.LZMAError, OSError) as exc:
         what = "truncated_file" if isinstance(exc, EOFError) or "ended" in str(exc) else "corrupt_file"
         yield BadRecord(lineno + 1, what, f"cannot read past line {lineno}: {exc}")
 
@@ -126,14 +218,20 @@ def _read_parquet(path: Path, source: str, config: ReaderConfig) -> Iterator[Doc
     if config.text_field not in pf.schema_arrow.names:
         yield BadRecord(1, "missing_text", f"no column {config.text_field!r} in {pf.schema_arrow.names}")
         return
-    row = 0
-    try:
-        for batch in pf.iter_batches(batch_size=1024):
-            for record in batch.to_pylist():
-                row += 1
-                yield _record_to_doc(record, row, source, config, max_bytes, None)
-    except Exception as exc:
-        yield BadRecord(row + 1, "corrupt_file", f"cannot read past row {row}: {exc}")
+    row = 0  # rows before the current row group
+    for group in range(pf.num_row_groups):
+        size = pf.metadata.row_group(group).num_rows
+        done = 0
+        try:
+            for batch in pf.iter_batches(batch_size=1024, row_groups=[group]):
+                for record in batch.to_pylist():
+                    done += 1
+                    yield _record_to_doc(record, row + done, source, config, max_bytes, None)
+        except Exception as exc:  # one unreadable row group: its remaining rows, each with its row number
+            detail = f"row group {group} unreadable after {done} of its {size} rows: {exc}"
+            for lost in range(row + done + 1, row + size + 1):
+                yield BadRecord(lost, "corrupt_row_group", detail)
+        row += size
 
 
 def _record_to_doc(
@@ -151,9 +249,25 @@ def _record_to_doc(
     given_id = record.pop(config.id_field, None)
     doc_id = str(given_id) if given_id not in (None, "") else f"{source}:{lineno}"
     url = record.pop("url") if isinstance(record.get("url"), str) else None
-    meta = orjson.dumps(record, default=str).decode() if record else "{}"
+    try:
+        meta = _dump_meta(record)
+    except (ValueError, TypeError, RecursionError) as exc:
+        detail = f"side fields cannot be stored ({type(exc).__name__}: {str(exc)[:100]})"
+        return BadRecord(lineno, "unstorable_fields", detail, _preview(raw) if raw is not None else text)
     fields = {"source": source, "line": lineno, "url": url, "meta": meta}
     return Doc(doc_id, text, fields)
+
+
+def _dump_meta(record: dict[str, Any]) -> str:
+    """Side fields as JSON. orjson stops at 255 levels of nesting; the standard library goes deeper."""
+    if not record:
+        return "{}"
+    try:
+        return orjson.dumps(record, default=str).decode()
+    except orjson.JSONEncodeError:
+        import json
+
+        return json.dumps(record, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
 def _preview(raw: bytes | None, record: dict[str, Any] | None = None) -> str:

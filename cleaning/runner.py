@@ -9,9 +9,7 @@ code version, input fingerprint) and its outputs are present, so a rerun after C
 
 from __future__ import annotations
 
-import glob
 import json
-import os
 import re
 import shutil
 import time
@@ -27,9 +25,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cleaning.errors import CleaningError
 from cleaning.executor import LocalExecutor, RayExecutor, TaskFailed, make_executor
+from cleaning.inputs import resolve_inputs, source_names
 from cleaning.memory import peak_rss_mb, reset_peak
 from cleaning.pipeline import Pipeline, StageSpec
-from cleaning.readers import is_supported
 from cleaning.shards import TMP_SUFFIX, file_hash, read_json, write_json_atomic
 from cleaning.stage import FinishContext, PrepareContext, config_dict, fingerprint, sha256_text
 from cleaning.stats import aggregate, check_chain
@@ -64,36 +62,6 @@ class Unit:
     docs: int  # for the progress bar
 
 
-def resolve_inputs(patterns: list[str]) -> list[Path]:
-    """Expand files, directories (recursively) and globs into a sorted list of input files."""
-    found: set[Path] = set()
-    for pattern in patterns:
-        matches = glob.glob(os.path.expanduser(pattern), recursive=True) if glob.has_magic(pattern) else [pattern]
-        if not matches:
-            raise CleaningError(f"no input files match {pattern!r}")
-        for match in matches:
-            path = Path(match)
-            if path.is_dir():
-                found.update(p for p in path.rglob("*") if p.is_file() and is_supported(p))
-            elif path.is_file():
-                if not is_supported(path):
-                    raise CleaningError(f"unsupported input format: {path} (use .jsonl[.gz|.zst] or .parquet)")
-                found.add(path)
-            else:
-                raise CleaningError(f"input not found: {path}")
-    if not found:
-        raise CleaningError(f"no .jsonl/.jsonl.gz/.jsonl.zst/.parquet files in {patterns}")
-    # Absolute paths: workers of a Ray cluster do not share the driver's working directory.
-    return sorted({p.resolve() for p in found}, key=str)
-
-
-def source_names(paths: list[Path]) -> list[str]:
-    """Input names relative to their common folder: stable ids however the run is invoked."""
-    resolved = [p.resolve() for p in paths]
-    root = Path(os.path.commonpath([p.parent for p in resolved]))
-    return [str(p.relative_to(root)) for p in resolved]
-
-
 class Runner:
     """Drives one run: plans units of work, skips finished ones, runs the rest, checks counts."""
 
@@ -102,10 +70,14 @@ class Runner:
         self.options = options
         self.out = options.output.resolve()
         self.console = console or Console(stderr=True)
+        self.skipped_inputs: list[str] = []  # notes on input files left out, printed once and in summary.json
         self.executor: LocalExecutor | RayExecutor | None = None
 
     def run(self) -> dict[str, Any]:
-        inputs = resolve_inputs(self.options.inputs)
+        resolved = resolve_inputs(self.options.inputs)
+        inputs, self.skipped_inputs = resolved.files, resolved.skipped
+        for note in self.skipped_inputs:
+            self.console.print(f"[yellow]input[/yellow]: {escape(note)}", highlight=False, soft_wrap=True)
         self._prepare_output()
         (self.out / "summary.json").unlink(missing_ok=True)  # a failed run must not show the last one's table
         start = time.perf_counter()
@@ -437,6 +409,7 @@ class Runner:
             "wall_seconds": round(wall, 3),
             "stages": stages,
             "conservation": {"records_in": records_in, "kept": kept, "rejected": rejected},
+            "skipped_inputs": self.skipped_inputs,
         }
         write_json_atomic(self.out / "summary.json", summary)
         return summary

@@ -89,11 +89,33 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path: Path) -> None:
     assert c["records_in"] == c["kept"] + c["rejected"] == read_before_cut + 5 + 1
 
 
-def test_not_gzip_at_all(tmp_path: Path) -> None:
-    src = tmp_path / "fake.jsonl.gz"
-    src.write_bytes(b"this is not gzip data\n")
-    [item] = list(read_records(src, "fake.jsonl.gz", ReaderConfig()))
-    assert isinstance(item, BadRecord) and item.reason == "corrupt_file"
+def test_a_plain_file_named_gz_is_read_and_a_corrupt_gzip_is_one_entry(tmp_path: Path) -> None:
+    src = tmp_path / "plain.jsonl.gz"
+    src.write_bytes(jsonl(GOOD) + b"this is not json\n")
+    items = list(read_records(src, "plain.jsonl.gz", ReaderConfig()))
+    assert [d.id for d in items[:5]] == [g["id"] for g in GOOD], "compression is told by the bytes, not the name"
+    assert isinstance(items[5], BadRecord) and items[5].reason == "broken_json" and items[5].line == 6
+    bad = tmp_path / "bad.jsonl.gz"
+    bad.write_bytes(b"\x1f\x8b" + b"garbage after a gzip magic number")
+    [item] = list(read_records(bad, "bad.jsonl.gz", ReaderConfig()))
+    assert isinstance(item, BadRecord) and item.reason in ("corrupt_file", "truncated_file")
+
+
+def test_one_corrupt_parquet_row_group_keeps_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "groups.parquet"
+    rows = [{"id": f"p{i}", "text": f"行{i}の本文です。" * 20} for i in range(30)]
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=10, compression="none")
+    meta = pq.ParquetFile(path).metadata
+    column = meta.row_group(1).column(1)  # the text column of the middle group
+    data = bytearray(path.read_bytes())
+    start = column.data_page_offset
+    data[start : start + 64] = b"\xff" * 64  # break its page header
+    path.write_bytes(bytes(data))
+    items = list(read_records(path, "groups.parquet", ReaderConfig()))
+    good = [i.id for i in items if not isinstance(i, BadRecord)]
+    bad = [i for i in items if isinstance(i, BadRecord)]
+    assert good == [f"p{i}" for i in (*range(10), *range(20, 30))]
+    assert [b.line for b in bad] == list(range(11, 21)) and {b.reason for b in bad} == {"corrupt_row_group"}
 
 
 def test_huge_document_is_quarantined_and_the_rest_survive(tmp_path: Path) -> None:
@@ -137,3 +159,52 @@ def test_zstd_and_parquet_inputs_with_custom_fields(tmp_path: Path) -> None:
     assert [d.id for d in zst] == ["z0", "z1", "z2"] and zst[0].text == "本文0です。"
     par = list(read_records(tmp_path / "b.parquet", "b", config))
     assert par[0].id == "p1" and isinstance(par[1], BadRecord) and par[1].reason == "missing_text"
+
+
+def test_truncated_zstd_keeps_what_was_read_and_says_so(tmp_path: Path) -> None:
+    whole = zstandard.ZstdCompressor().compress(
+        jsonl([{"id": f"z{i}", "text": "日本語の文書です。" * 50} for i in range(300)])
+    )
+    src = tmp_path / "cut.jsonl.zst"
+    src.write_bytes(whole[: len(whole) // 2])
+    summary, log = run([src], tmp_path / "out")
+    assert "cut.jsonl.zst:" in log and "truncated_file" in log
+    [row] = quarantined(tmp_path / "out")
+    assert row["reject_reason"] == "input.truncated_file" and "inside a frame" in row["reject_detail"]
+    kept, _ = output_ids(tmp_path / "out")
+    assert 0 < len(kept) < 300 and row["line"] == len(kept) + 1, "every record before the cut is kept"
+    assert summary["conservation"] == {"records_in": len(kept) + 1, "kept": len(kept), "rejected": 1}
+
+
+def test_more_encodings_and_line_ends_are_read(tmp_path: Path) -> None:
+    """A BOM, lone CR line ends, several zstd frames, bz2 and xz: every record is read."""
+    import bz2
+    import lzma
+
+    body = jsonl(GOOD)
+    files = {
+        "bom.jsonl": b"\xef\xbb\xbf" + body,
+        "mac.jsonl": body.replace(b"\n", b"\r"),
+        "frames.jsonl.zst": zstandard.ZstdCompressor().compress(body) * 2,
+        "a.jsonl.bz2": bz2.compress(body),
+        "a.jsonl.xz": lzma.compress(body),
+    }
+    for name, data in files.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        items = list(read_records(path, name, ReaderConfig()))
+        assert not [i for i in items if isinstance(i, BadRecord)], name
+        want = [g["id"] for g in GOOD] * (2 if "frames" in name else 1)
+        assert [d.id for d in items] == want, name
+
+
+def test_a_deeply_nested_side_field_does_not_stop_the_run(tmp_path: Path) -> None:
+    side = '{"a":' * 300 + "1" + "}" * 300  # orjson reads it but cannot write it back
+    src = tmp_path / "deep.jsonl"
+    src.write_bytes(
+        jsonl(GOOD[:2]) + b'{"id": "deep", "text": "\xe6\x9c\xac\xe6\x96\x87", "side": ' + side.encode() + b"}\n"
+    )
+    summary, _ = run([src], tmp_path / "out")
+    kept, _ = output_ids(tmp_path / "out")
+    assert sorted(kept) == ["deep", "g0", "g1"]
+    assert summary["conservation"] == {"records_in": 3, "kept": 3, "rejected": 0}

@@ -152,3 +152,11 @@ def test_a_wrong_text_field_fails_with_the_field_to_use(tmp_path: Path) -> None:
     ok = cli("run", str(NORMALIZE_ONLY), "--input", str(path), "--output", str(tmp_path / "o"), "--no-ray",
              "--set", "input.text_field=content")  # fmt: skip
     assert ok.returncode == 0, ok.stderr
+
+
+@pytest.mark.parametrize("setting", ["input.max_doc_mb=-1", "input.shard_mb=0"])
+def test_impossible_input_sizes_are_refused(setting: str, tiny_input: Path, tmp_path: Path) -> None:
+    result = cli(
+        "run", str(NORMALIZE_ONLY), "-i", str(tiny_input), "-o", str(tmp_path / "o"), "--no-ray", "--set", setting
+    )
+    assert_clean_error(result, f"{setting.split('.')[1].split('=')[0]} must be a number above 0")

@@ -163,7 +163,7 @@ def test_snippet_text_cannot_break_out_of_the_page() -> None:
         "top_hosts": [],
         "top_host_share": 0.0,
         "terms": [],
-        "snippets": [["x", "</script><script>alert(1)</script>"]],
+        "snippets": [["x", "</script><script>alert(1)</script>"], ["y", "<!--<script> a comment opener"]],
         "removed_later": {},
         "dup_rate": 0.0,
         "weight": 1.0,
@@ -174,6 +174,9 @@ def test_snippet_text_cannot_break_out_of_the_page() -> None:
     html = render(overview, [row], [{"domain": 0, "char_share": 1.0, "share_after": 1.0, "terms": []}])
     assert html.count("</script>") == 2, "only the page's own two script blocks end"
     assert embedded_data(html)["clusters"][0]["snippets"][0][1] == "</script><script>alert(1)</script>"
+    data_block = html.split('type="application/json">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in data_block, "'<!--<script>' inside a script block blanks the page"
+    assert embedded_data(html)["clusters"][0]["snippets"][1][1] == "<!--<script> a comment opener"
 
 
 def test_report_needs_a_finished_run_with_genres(tmp_path: Path) -> None:

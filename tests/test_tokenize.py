@@ -329,3 +329,22 @@ def test_weights_twice_is_a_clear_error(tmp_path: Path) -> None:
     weights.write_text("clusters: {3: 2}\n")
     with pytest.raises(CleaningError, match="per-cluster weights need tokenize"):
         load_pipeline(small_pipeline(tmp_path, group_by="domain"), [f"tokenize.weights={weights}"])
+
+
+def test_the_trained_tokenizer_does_not_depend_on_where_it_was_trained(tmp_path: Path) -> None:
+    from sentencepiece import sentencepiece_model_pb2
+
+    lines = [f"これは{i}番目の文です。天気は晴れ、気温は{i % 30}度でした。\n" for i in range(3000)]
+    models = []
+    for where in ("a/deep/folder", "b"):
+        sample = tmp_path / where / "sample.txt"
+        sample.parent.mkdir(parents=True)
+        sample.write_text("".join(lines), encoding="utf-8")
+        models.append(train_tokenizer(sample, tmp_path / where / "tokenizer.model", TokenizerParams(vocab_size=300), 1))
+    assert models[0].read_bytes() == models[1].read_bytes()
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(models[0].read_bytes())
+    assert list(proto.trainer_spec.input) == ["sample.txt"] and proto.trainer_spec.model_prefix == "tokenizer"
+    import sentencepiece as spm
+
+    assert spm.SentencePieceProcessor(model_file=str(models[1])).encode("今日は晴れでした。"), "it still loads and cuts"

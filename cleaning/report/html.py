@@ -16,7 +16,9 @@ def render(overview: dict[str, Any], rows: list[dict[str, Any]], domains: list[d
     data = json.dumps(
         {"overview": overview, "clusters": rows, "domains": domains}, ensure_ascii=False, separators=(",", ":")
     )
-    data = data.replace("</", "<\\/")  # a snippet containing </script> must not end the data block
+    # No "<" at all inside the script block: "</script>" would end it and "<!--<script>" switch the HTML
+    # parser into a state where the real "</script>" no longer ends it (the page goes blank).
+    data = data.replace("<", "\\u003c")
     return (
         template.replace("__CHARTS__", _distribution_charts(overview, rows))
         .replace("__MIX__", _mix_chart(rows, domains))

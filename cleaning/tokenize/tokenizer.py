@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from cleaning.errors import CleaningError
+from cleaning.spm_paths import drop_training_paths
 from cleaning.tokenize.indexed import token_dtype
 
 EOD_PIECE = "<|endoftext|>"
@@ -74,6 +75,7 @@ def train_tokenizer(text_file: Path, model: Path, params: TokenizerParams, threa
         raise CleaningError(f"sentencepiece training failed: {str(exc).splitlines()[0]}") from exc
     prefix.with_suffix(".vocab").unlink(missing_ok=True)
     trained = prefix.with_suffix(".model")
+    drop_training_paths(trained)
     if trained != model:
         trained.replace(model)
     return model

@@ -1,0 +1,156 @@
+"""Which files a run reads: `--input` files, folders (recursively) and glob patterns.
+
+Folders are walked following symlinks, each directory at most once, so a symlink loop cannot hang
+the walk (the standard library's recursive glob follows it forever). Nothing is skipped silently:
+files of unsupported formats inside a folder, unreadable folders and loops come back as notes the
+run prints once and keeps in summary.json.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cleaning.errors import CleaningError
+from cleaning.readers import is_supported
+
+FORMATS = ".jsonl/.json/.ndjson (plain, .gz, .zst, .bz2, .xz) or .parquet"
+
+
+@dataclass
+class Inputs:
+    files: list[Path]
+    skipped: list[str] = field(default_factory=list)  # one line per kind of skipped input
+
+
+def resolve_inputs(patterns: list[str]) -> Inputs:
+    """Expand files, folders and globs into a sorted list of absolute input files, and notes on what was
+    left out."""
+    found: set[Path] = set()
+    walk = _Walk()
+    for pattern in patterns:
+        pattern = os.path.expanduser(pattern)
+        if glob.has_magic(pattern):
+            matches = walk.glob(pattern)
+            if not matches:
+                raise CleaningError(f"no input files match {pattern!r}")
+            found.update(p for p in matches if p.is_file() and walk.keep(p))
+            continue
+        path = Path(pattern)
+        if path.is_dir():
+            found.update(p for p in walk.files(path) if walk.keep(p))
+        elif path.is_file():
+            if not is_supported(path):
+                raise CleaningError(f"unsupported input format: {path} (use {FORMATS})")
+            found.add(path)
+        else:
+            raise CleaningError(f"input not found: {path}")
+    if not found:
+        raise CleaningError(f"no input files ({FORMATS}) in {patterns}" + walk.note())
+    # Absolute paths: workers of a Ray cluster do not share the driver's working directory.
+    return Inputs(sorted({p.resolve() for p in found}, key=str), walk.notes())
+
+
+class _Walk:
+    """A directory walk that follows symlinks, visits each directory once and remembers what it skipped."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[int, int]] = set()
+        self.loops: list[str] = []
+        self.unreadable: list[str] = []
+        self.unsupported: Counter[str] = Counter()
+
+    def files(self, root: Path) -> list[Path]:
+        out: list[Path] = []
+        self.seen = set()  # a loop is a folder met twice in one walk (two inputs may overlap)
+        for folder, dirs, names in os.walk(root, followlinks=True, onerror=self._unreadable):
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in self.seen:
+                self.loops.append(folder)
+                dirs[:] = []
+                continue
+            self.seen.add((st.st_dev, st.st_ino))
+            dirs.sort()
+            out.extend(Path(folder) / name for name in sorted(names))
+        return [p for p in out if p.is_file()]
+
+    def glob(self, pattern: str) -> list[Path]:
+        """Glob with `**`, over a walk that cannot loop: the fixed part of the pattern is walked, the rest
+        matched as a regular expression on the relative path."""
+        parts = Path(pattern).parts
+        fixed = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+        root = Path(*parts[:fixed]) if fixed else Path(".")
+        rest = "/".join(parts[fixed:])
+        if not root.is_dir():
+            return []
+        regex = re.compile(_translate(rest))
+        candidates = self.files(root)
+        dirs = {p.parent for p in candidates}
+        matches = [p for p in candidates if regex.fullmatch(p.relative_to(root).as_posix())]
+        matches += [d for d in dirs if d != root and regex.fullmatch(d.relative_to(root).as_posix())]
+        out: list[Path] = []
+        for m in matches:  # a pattern matching folders takes their files, as a folder argument does
+            out.extend([p for p in candidates if m in p.parents] if m.is_dir() else [m])
+        return out
+
+    def keep(self, path: Path) -> bool:
+        if is_supported(path):
+            return True
+        self.unsupported["".join(path.suffixes[-2:]) or path.name] += 1
+        return False
+
+    def _unreadable(self, error: OSError) -> None:
+        self.unreadable.append(f"{error.filename}: {error.strerror}")
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.unsupported:
+            kinds = ", ".join(f"{n} {kind}" for kind, n in self.unsupported.most_common(8))
+            notes.append(f"skipped {sum(self.unsupported.values())} files of unsupported formats ({kinds})")
+        if self.unreadable:
+            notes.append(f"skipped {len(self.unreadable)} unreadable folders: {'; '.join(self.unreadable[:5])}")
+        if self.loops:
+            notes.append(f"skipped {len(self.loops)} folders seen before (symlink loops): {', '.join(self.loops[:5])}")
+        return notes
+
+    def note(self) -> str:
+        return (" (" + "; ".join(self.notes()) + ")") if self.notes() else ""
+
+
+def _translate(pattern: str) -> str:
+    """A glob pattern on relative POSIX paths as a regular expression: `**/` any folders (or none),
+    `*` and `?` within one path component, `[...]` as written."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 1 :]:
+            end = pattern.index("]", i + 1)
+            body = pattern[i + 1 : end]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return "".join(out)
+
+
+def source_names(paths: list[Path]) -> list[str]:
+    """Input names relative to their common folder: stable ids however the run is invoked."""
+    resolved = [p.resolve() for p in paths]
+    root = Path(os.path.commonpath([p.parent for p in resolved]))
+    return [str(p.relative_to(root)) for p in resolved]
