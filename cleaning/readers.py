@@ -30,6 +30,9 @@ from cleaning.document import Doc
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 COMPRESSIONS = ("", ".gz", ".zst", ".bz2", ".xz")
 PEEK = 1 << 16  # bytes looked at to tell CR-only line ends
+# Errors of access, not of content: the file's task fails (a rerun tries again) instead of the file
+# being quarantined, which the run would remember as long as the file's size and time stay the same.
+ACCESS_ERRORS = (PermissionError, FileNotFoundError, IsADirectoryError, TimeoutError, InterruptedError)
 
 
 @dataclass
@@ -180,6 +183,8 @@ def _read_jsonl(path: Path, source: str, config: ReaderConfig) -> Iterator[Doc |
                 if not raw.strip():
                     continue  # blank line: not a record
                 yield _parse_json_line(raw, lineno, source, config, max_bytes)
+    except ACCESS_ERRORS:
+        raise
     except (EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError, lzma.LZMAError, OSError) as exc:
         what = "truncated_file" if isinstance(exc, EOFError) or "ended" in str(exc) else "corrupt_file"
         yield BadRecord(lineno + 1, what, f"cannot read past line {lineno}: {exc}")
@@ -212,6 +217,8 @@ def _read_parquet(path: Path, source: str, config: ReaderConfig) -> Iterator[Doc
     max_bytes = int(config.max_doc_mb * 1_000_000)
     try:
         pf = pq.ParquetFile(path)
+    except ACCESS_ERRORS:
+        raise
     except Exception as exc:  # pyarrow raises several types for a bad file
         yield BadRecord(1, "corrupt_file", f"not a readable Parquet file: {exc}")
         return

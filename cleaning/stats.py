@@ -78,7 +78,7 @@ def render(summary: dict[str, Any], console: Console) -> None:
         "out",
         "wall s",
         "MB/s",
-        "/cpu",
+        "MB/s/core",
         "peak MB",
     ):
         table.add_column(
@@ -103,7 +103,7 @@ def render(summary: dict[str, Any], console: Console) -> None:
         )
     console.print(table)
     console.print(
-        "MB/s: text bytes per wall second this run; /cpu: per busy worker second (all shards); "
+        "MB/s: text bytes per wall second this run; MB/s/core: per busy worker second (all shards); "
         "peak MB: largest resident memory of a worker on one shard"
     )
     reasons = [(s["stage"], k, v) for s in summary["stages"] for k, v in s["rejected"].items()]
@@ -138,13 +138,19 @@ def _print_counts(
 
 def _print_edits(console: Console, stages: list[dict[str, Any]]) -> None:
     """Counters named KIND.NAME (lines_removed.menu.block, chars_removed.menu.block) as one row per
-    NAME with a column per KIND; plain counters (empty_lines_removed) get the column "count"."""
+    NAME with a column per KIND; plain counters (empty_lines_removed) get the column "count". Counters
+    that are not edits (tokens written, repeated copies) go to a table of their own."""
     rows: dict[tuple[str, str], dict[str, int]] = {}
+    other: list[tuple[str, str, int]] = []
     for s in stages:
         for key, value in s["counters"].items():
+            if "removed" not in key:
+                other.append((s["stage"], key, value))
+                continue
             kind, dot, name = key.partition(".")
             kind, name = (kind, name) if dot else ("count", key)
             rows.setdefault((s["stage"], name), {})[kind] = value
+    _print_counts(console, "other counts", ("stage", "what", "count"), other)
     if not rows:
         return
     kinds = sorted({k for counts in rows.values() for k in counts})

@@ -208,3 +208,32 @@ def test_a_deeply_nested_side_field_does_not_stop_the_run(tmp_path: Path) -> Non
     kept, _ = output_ids(tmp_path / "out")
     assert sorted(kept) == ["deep", "g0", "g1"]
     assert summary["conservation"] == {"records_in": 3, "kept": 3, "rejected": 0}
+
+
+def test_a_file_that_cannot_be_opened_fails_its_task_and_is_read_on_the_rerun(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Permission denied is not bad data: quarantining it would be remembered after the file is fixed."""
+    import cleaning.readers
+    from cleaning.runner import RunFailed
+
+    locked, other = tmp_path / "in" / "locked.jsonl", tmp_path / "in" / "other.jsonl"
+    locked.parent.mkdir()
+    locked.write_bytes(jsonl(GOOD[:2]))
+    other.write_bytes(jsonl(GOOD[2:]))
+    real = cleaning.readers.compression
+
+    def denied(path: Path) -> str:
+        if path.name == "locked.jsonl":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(cleaning.readers, "compression", denied)
+    with pytest.raises(RunFailed, match=r"locked\.jsonl"):
+        run([locked, other], tmp_path / "out")
+    assert not quarantined(tmp_path / "out"), "nothing was quarantined for a file that could not be opened"
+    monkeypatch.setattr(cleaning.readers, "compression", real)  # the file is fixed
+    summary, _ = run([locked, other], tmp_path / "out")
+    kept, _ = output_ids(tmp_path / "out")
+    assert sorted(kept) == [g["id"] for g in GOOD]
+    assert summary["conservation"] == {"records_in": 5, "kept": 5, "rejected": 0}

@@ -160,3 +160,30 @@ def test_impossible_input_sizes_are_refused(setting: str, tiny_input: Path, tmp_
         "run", str(NORMALIZE_ONLY), "-i", str(tiny_input), "-o", str(tmp_path / "o"), "--no-ray", "--set", setting
     )
     assert_clean_error(result, f"{setting.split('.')[1].split('=')[0]} must be a number above 0")
+
+
+def test_the_summary_keeps_edits_apart_from_other_counts(sample_run: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from cleaning.stats import load_summary, render
+
+    buffer = io.StringIO()
+    render(load_summary(sample_run), Console(file=buffer, width=200))
+    text = buffer.getvalue()
+    edits, _, rest = text.partition("edits inside documents")
+    assert "MB/s/core" in text and "/cpu" not in text
+    assert "tokens" not in rest.split("conservation")[0], "tokens written are not an edit inside documents"
+    assert "other counts" in edits and "tokens" in edits.split("other counts")[1]
+
+
+def test_a_log_file_gets_one_line_per_warning(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    long_text = "壊れた" * 60
+    path.write_text(json.dumps({"id": "ok", "text": "本文です。"}, ensure_ascii=False) + "\n"
+                    + '{"id": "x", "text": "' + long_text + "\n", encoding="utf-8")  # fmt: skip
+    result = cli("run", str(NORMALIZE_ONLY), "-i", str(path), "-o", str(tmp_path / "o"), "--no-ray")
+    assert result.returncode == 0, result.stderr
+    [warning] = [line for line in result.stderr.splitlines() if "broken_json" in line]
+    assert warning.startswith("warning: bad.jsonl:2: broken_json") and len(warning) > 80
