@@ -80,3 +80,17 @@ def test_line_wise_normalisation_equals_whole_text(shared_data) -> None:
         texts = [json.loads(line)["text"] for line, _ in zip(f, range(400), strict=False)]
     for text in texts:
         assert _normalize_lines("NFKC", text) == unicodedata.normalize("NFKC", text)
+
+
+def test_long_runs_of_combining_marks_are_cut_before_normalising() -> None:
+    """Normalisation is quadratic in a run of marks of mixed classes (zalgo text); such runs are cut."""
+    import unicodedata
+
+    stage = Normalize(NormalizeConfig(max_combining_marks=8))
+    counters: Counter[str] = Counter()
+    zalgo = "a" + "\u0301\u0316" * 50_000
+    lines = stage.lines(zalgo + "\nか\u3099きです。e\u0301", counters)
+    decomposed = unicodedata.normalize("NFD", lines[0])
+    assert len(decomposed) == 1 + 8 and decomposed[0] == "a", "the letter stays, with 8 of its marks"
+    assert lines[1] == "がきです。é", "ordinary combining marks still compose"
+    assert counters["combining_marks_removed"] == 100_000 - 8

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 from cleaning.document import Doc, Reject
@@ -31,6 +32,10 @@ class NormalizeConfig:
         default=True, metadata={"help": "turn runs of spaces, tabs and U+3000 into one space; trim lines"}
     )
     drop_empty_lines: bool = field(default=True, metadata={"help": "remove lines that are empty after trimming"})
+    max_combining_marks: int = field(
+        default=32,
+        metadata={"help": "longer runs of combining marks (zalgo text) are cut to this before normalising"},
+    )
 
 
 @register
@@ -56,6 +61,12 @@ class Normalize(Stage):
             text = _INVISIBLE_RE.sub("", text)
             counters["invisible_chars_removed"] += before - len(text)
         if self.config.unicode_form != "none":
+            # Normalisation reorders a run of combining marks with an insertion sort: quadratic in
+            # its length (200,000 marks took minutes). No language needs more than a few in a row.
+            limit = self.config.max_combining_marks
+            before = len(text)
+            text = _mark_runs(limit).sub(lambda m: m.group()[:limit], text)
+            counters["combining_marks_removed"] += before - len(text)
             text = _normalize_lines(self.config.unicode_form, text)
         if self.config.collapse_spaces:
             text = _SPACES.sub(" ", text)
@@ -76,3 +87,17 @@ def _normalize_lines(form: str, text: str) -> str:
         line if unicodedata.is_normalized(form, line) else unicodedata.normalize(form, line)
         for line in text.split("\n")
     )
+
+
+@lru_cache(maxsize=4)
+def _mark_runs(limit: int) -> re.Pattern[str]:
+    """Runs of more than `limit` characters with a non-zero canonical combining class."""
+    ranges: list[tuple[int, int]] = []
+    for cp in range(0x300, 0x110000):
+        if unicodedata.combining(chr(cp)):
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+    chars = "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in ranges)
+    return re.compile(f"[{chars}]{{{limit + 1},}}")
