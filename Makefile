@@ -46,7 +46,7 @@ train-rules: venv
 # first if missing). annotations/heldout and the gold pages stay out: they measure it (bench/quality_eval.py).
 train-quality: venv
 	test -f '$(CRAWL_RUN)/summary.json' || $(BIN)/cleaning run $(PIPELINE) --input '$(CRAWL)' --output '$(CRAWL_RUN)' $(RUN_ARGS)
-	$(BIN)/cleaning quality train -a annotations --pages annotations/pages --run '$(CRAWL_RUN)' --out annotations/model/quality.bin
+	$(BIN)/cleaning quality train -a annotations --pages annotations/pages --run '$(CRAWL_RUN)' --quantize --out annotations/model/quality.bin
 
 # The balance report in headless Chromium (Debian's chromium package): loads, sorts, filters,
 # opens a cluster; screenshots go to out/report-check/.

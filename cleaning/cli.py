@@ -368,6 +368,7 @@ def quality_train(
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="skip invalid annotation lines instead of refusing")
     ] = False,
+    quantize: Annotated[bool, typer.Option("--quantize", help="shrink the model ~7x (to ship it in git)")] = False,
 ) -> None:
     """Train fastText and the calibrated combiner, measure them by k-fold CV, write the model card."""
     from cleaning.quality.annotations import training_set
@@ -387,7 +388,7 @@ def quality_train(
             raise CleaningError(f"none of the labelled pages is in the run {run}: give a run over their corpus")
     console = _out()
     card = train_and_describe(data, report, out, page_docs, counts, folds=folds, good_recall=good_recall,
-                              log=lambda line: err.print(line, highlight=False))  # fmt: skip
+                              log=lambda line: err.print(line, highlight=False), quantize=quantize)  # fmt: skip
     at = card["cv"]["at_threshold"]
     console.print(
         f"model {out}: {len(data)} annotations, {len(page_docs)} pages; {folds}-fold CV accuracy "

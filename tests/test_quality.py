@@ -429,3 +429,14 @@ def test_quality_train_takes_labelled_pages_as_the_rules_stage_of_a_run_leaves_t
     wrong = [*cmd[: cmd.index("--pages") + 1], str(other), *cmd[cmd.index("--pages") + 2 :]]
     res = subprocess.run(wrong, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert res.returncode == 2 and "none of the labelled pages is in the run" in res.stderr
+
+
+def test_a_quantised_model_is_smaller_and_scores_alike(tmp_path: Path, trained: Path) -> None:
+    data, report = training_set([write_jsonl(tmp_path / "ann.jsonl", annotations())], skip_invalid=False)
+    small = tmp_path / "q" / "quality.bin"
+    card = train_and_describe(data, report, small, folds=3, quantize=True)
+    assert card["quantized"] is True
+    assert small.stat().st_size < trained.stat().st_size / 3
+    docs = GOOD + NOISE
+    a, b = qm.QualityModel.load(trained).score(docs), qm.QualityModel.load(small).score(docs)
+    assert np.abs(a - b).max() < 0.1 and ((a > 0.5) == (b > 0.5)).all()

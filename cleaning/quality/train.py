@@ -187,6 +187,7 @@ def train_and_describe(
     settings: Settings | None = None,
     seed: int = 1,
     log: Callable[[str], None] | None = None,
+    quantize: bool = False,
 ) -> dict[str, Any]:
     """Cross-validate, train on everything, save the fastText model and the model card (the card holds
     the combiner). Same data, same bytes: the card has no timings."""
@@ -200,11 +201,14 @@ def train_and_describe(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     ft.save_model(str(tmp))
+    if quantize:
+        qm.quantize(tmp)
     tmp.replace(out)
     card = {
         "model": out.name,
         "params": settings.params.describe(),
         "chunk_chars": settings.chunk_chars,
+        "quantized": quantize,  # the CV figures are of unquantised models
         "combiner": combiner.to_json() if combiner else None,
         "threshold": round(threshold, 4),
         "threshold_rule": f"lowest P(noise) threshold >= 0.5 keeping CV recall on good >= {good_recall}"
