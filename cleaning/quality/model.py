@@ -244,12 +244,16 @@ class QualityModel:
         return cls(load(path), json.loads(card_path.read_text(encoding="utf-8")))
 
     def score(self, texts: list[str]) -> np.ndarray:
-        from cleaning.quality.features import feature_matrix
+        return score(self.fasttext, self.combiner, texts, self.representation, self.chunk_chars)
 
-        mean, top = chunk_scores(self.fasttext, texts, self.representation, self.chunk_chars)
-        if self.combiner is None:  # a card from before the combiner: fastText alone
-            return mean
-        return self.combiner.predict(feature_matrix(texts, mean, top))
+
+def score(ft: Any, combiner: Combiner | None, texts: list[str], representation: str, chunk_chars: int) -> np.ndarray:
+    """P(noise) per document: the combiner over fastText's chunk scores and the document's shape
+    (fastText's mean alone without a combiner, as for a card from before it)."""
+    from cleaning.quality.features import feature_matrix
+
+    mean, top = chunk_scores(ft, texts, representation, chunk_chars)
+    return mean if combiner is None else combiner.predict(feature_matrix(texts, mean, top))
 
 
 def load(path: Path) -> Any:

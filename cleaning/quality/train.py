@@ -12,7 +12,6 @@ that keeps recall on `good` at or above the target, so few good documents are mi
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from cleaning.quality import model as qm
 from cleaning.quality.annotations import Annotation, CheckReport
 from cleaning.quality.features import NAMES, feature_matrix
 from cleaning.quality.pages import TrainDoc
+from cleaning.shards import file_sha256
 
 CALIBRATION_BINS = 10
 MIN_BIN = 30  # reliability is judged only in bins holding at least this many documents
@@ -88,8 +88,7 @@ def combiner_rows(docs: list[TrainDoc], s: Settings) -> np.ndarray:
 
 
 def predict(ft: Any, combiner: qm.Combiner | None, texts: list[str], s: Settings) -> np.ndarray:
-    mean, top = qm.chunk_scores(ft, texts, s.params.representation, s.chunk_chars)
-    return mean if combiner is None else combiner.predict(feature_matrix(texts, mean, top))
+    return qm.score(ft, combiner, texts, s.params.representation, s.chunk_chars)
 
 
 def cross_validate(
@@ -214,7 +213,7 @@ def train_and_describe(
         "threshold_rule": f"lowest P(noise) threshold >= 0.5 keeping CV recall on good >= {good_recall}"
         + (" (on labelled pages)" if not on.all() else ""),
         "data": {
-            "files": [{"path": str(p), "sha256": _sha256(p)} for p in _sources(report, annotations, pages or [])],
+            "files": [{"path": str(p), "sha256": file_sha256(p)} for p in _sources(report, annotations, pages or [])],
             "annotations": len(annotations),
             "pages": dict(page_counts or {}),
             "per_class": {label: int((is_noise == (label == "noise")).sum()) for label in ("good", "noise")},
@@ -274,7 +273,3 @@ def _sources(report: CheckReport, annotations: list[Annotation], pages: list[Tra
     """The files that gave training data: chunk annotations, and the page records that were used."""
     used = {a.where.rsplit(":", 1)[0] for a in annotations} | {d.where.rsplit(":", 1)[0] for d in pages}
     return sorted({*(p for p in report.files if str(p) in used), *(Path(u) for u in used)})
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -3,9 +3,7 @@ pages; reject above the threshold the model card chose for its good-recall targe
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -15,10 +13,10 @@ import pyarrow as pa
 from cleaning.document import Doc, Reject, StageResult
 from cleaning.errors import CleaningError
 from cleaning.quality import model as qm
-from cleaning.quality.annotations import CheckReport, annotation_files, check_annotations, training_set
-from cleaning.quality.pages import TrainDoc, labelled_pages, page_documents
+from cleaning.quality.annotations import annotation_files, check_annotations, training_set
+from cleaning.quality.pages import labelled_pages, page_documents
 from cleaning.quality.train import train_and_describe
-from cleaning.shards import file_hash
+from cleaning.shards import file_hash, file_sha256
 from cleaning.stage import PrepareContext, Stage, register
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -100,21 +98,12 @@ class Quality(Stage):
         annotations, report = training_set(paths, config.skip_invalid)
         labelled = labelled_pages(_existing(config.pages)) if _existing(config.pages) else []
         pages, counts = page_documents(labelled, ctx.shards, config.page_min_chars)
-        # fastText training is not bit-reproducible, so the same training data must reuse the same model:
-        # otherwise an upstream change that leaves the training data alone would rescore every shard.
-        key = training_key(config, report, pages)
-        trained = ctx.workdir.parent / "trained" / key
-        if not (trained / MODEL).with_suffix(".card.json").is_file():
-            ctx.log(f"training on {len(annotations)} annotations and {len(pages)} labelled pages of this run")
-            shutil.rmtree(trained.parent, ignore_errors=True)
-            train_and_describe(annotations, report, trained / MODEL, pages, counts, folds=config.folds,
-                               good_recall=config.good_recall, log=ctx.log)  # fmt: skip
-        else:
-            ctx.log("training data unchanged: reusing the model trained on it")
-        for f in sorted(trained.iterdir()):
-            shutil.copy2(f, ctx.workdir / f.name)
+        # Training is byte-reproducible (fastText runs in a fresh process) and the card has no timings,
+        # so an upstream change that leaves the training data alone gives the same artifacts: no rescoring.
+        ctx.log(f"training on {len(annotations)} annotations and {len(pages)} labelled pages of this run")
         out = ctx.workdir / MODEL
-        card = json.loads(out.with_suffix(".card.json").read_text(encoding="utf-8"))
+        card = train_and_describe(annotations, report, out, pages, counts, folds=config.folds,
+                                  good_recall=config.good_recall, log=ctx.log)  # fmt: skip
         cv = card["cv"]
         ctx.log(f"CV accuracy {cv['at_threshold']['accuracy']}, good recall {cv['at_threshold']['good']['recall']} "
                 f"at threshold {card['threshold']}; model {out}, card {out.with_suffix('.card.md')}")  # fmt: skip
@@ -150,24 +139,9 @@ def stale_annotations(model: Path, annotations: list[Path]) -> list[str]:
         return []
     report = check_annotations(annotations) if annotations else None
     current = {Path(a.where.rsplit(":", 1)[0]).resolve() for a in report.annotations} if report else set()
-    changed = [p for p, sha in trained.items() if not p.is_file() or file_hash_sha256(p) != sha]
+    changed = [p for p, sha in trained.items() if not p.is_file() or file_sha256(p) != sha]
     added = sorted(current - set(trained))
     if not (changed or added):
         return []
     files = ", ".join(p.name for p in [*changed, *added])
     return [f"warning: annotations changed since {model.name} was trained ({files}); retrain: make train-quality"]
-
-
-def file_hash_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def training_key(config: QualityConfig, report: CheckReport, pages: list[TrainDoc]) -> str:
-    """Hash of everything training reads: annotation files, the labelled pages' texts, the settings."""
-    h = hashlib.sha256()
-    for f in report.files:
-        h.update(f"{f}={file_hash(f)}\n".encode())
-    for d in pages:
-        h.update(f"{d.label}\t{d.group}\t{d.where}\t{d.text}\x00".encode())
-    h.update(f"{config.folds} {config.good_recall} {config.skip_invalid} {config.page_min_chars}".encode())
-    return h.hexdigest()[:16]

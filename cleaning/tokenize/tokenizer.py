@@ -8,7 +8,6 @@ piece of its own, and `<|endoftext|>` is a control piece: GPT-NeoX's SPMTokenize
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from cleaning.errors import CleaningError
+from cleaning.shards import file_sha256
 from cleaning.spm_paths import drop_training_paths
 from cleaning.tokenize.indexed import token_dtype
 
@@ -79,14 +79,6 @@ def train_tokenizer(text_file: Path, model: Path, params: TokenizerParams, threa
     if trained != model:
         trained.replace(model)
     return model
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
