@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cleaning.errors import CleaningError
+from cleaning.errors import CleaningError, os_error_line
 from cleaning.pipeline import InputConfig
 from cleaning.runner import RunFailed
 
@@ -65,6 +65,9 @@ def run(
         typer.Option("--set", help="override a config value: input.shard_mb=4, normalize.unicode_form=NFC"),
     ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="show progress bars")] = True,
+    log_every: Annotated[
+        float, typer.Option(help="seconds between progress lines in a log (stderr not a terminal) and in long steps")
+    ] = 30.0,
 ) -> None:
     """Run a pipeline: ingest inputs into shards, then every stage; reruns resume where they stopped."""
     from cleaning.pipeline import load_pipeline
@@ -73,8 +76,10 @@ def run(
 
     if workers is not None and workers < 1:
         raise CleaningError("--workers must be at least 1")
+    if not log_every > 0:
+        raise CleaningError("--log-every must be a number of seconds above 0")
     spec = load_pipeline(pipeline, set_ or [])
-    options = RunOptions(input, output, workers, ray, address, force, progress)
+    options = RunOptions(input, output, workers, ray, address, force, progress, log_every)
     summary = Runner(spec, options, err).run()
     render(summary, _out())
 
@@ -103,15 +108,23 @@ def report(
     from cleaning.report.build import ReportOptions, build_report
 
     options = ReportOptions(output, dest, weights)
-    executor = make_executor(ray, workers, address)
+    executors = []  # started on first use: an up-to-date report needs no Ray
+
+    def mapper(fn, items, label=""):  # type: ignore[no-untyped-def]
+        if not executors:
+            executors.append(make_executor(ray, workers, address))
+        return executors[0].map(fn, items, label)
+
     try:
-        overview = build_report(options, executor.map, log=lambda line: err.print(f"report: {escape(line)}"))
+        overview = build_report(options, mapper, log=lambda line: err.print(f"report: {escape(line)}"))
     finally:
-        executor.close()
+        for executor in executors:
+            executor.close()
     files = overview["files"]
+    made = "unchanged" if overview.get("up_to_date") else f"{overview['seconds']:.1f} s"
     _out().print(
         f"report: {files['html']} ({files['html_bytes'] / 1e6:.1f} MB, {overview['k']:,} clusters, "
-        f"{overview['seconds']:.1f} s); table: {files['clusters']}"
+        f"{made}); table: {files['clusters']}"
     )
 
 
@@ -472,6 +485,8 @@ def main() -> None:
     """Entry point: user errors print one line and exit 2; failed runs exit 1; Ctrl-C exits 130."""
     try:
         code = app(standalone_mode=False, prog_name="cleaning")
+        if code == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into this code, silently
+            raise KeyboardInterrupt
         if isinstance(code, int) and code:
             sys.exit(code)
     except RunFailed as exc:
@@ -479,10 +494,14 @@ def main() -> None:
         sys.exit(1)
     except CleaningError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        sys.exit(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
-        err.print("interrupted: finished shards are kept; rerun the same command to resume")
+        resume = "; finished shards are kept: rerun the same command to resume" if sys.argv[1:2] == ["run"] else ""
+        err.print(f"interrupted{resume}", highlight=False, soft_wrap=True)
         sys.exit(130)
+    except OSError as exc:  # the machine, not the program: disk full, permissions, a vanished file
+        err.print(f"[red]error:[/red] {escape(os_error_line(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
     except Exception as exc:  # click's own usage errors (typer bundles its own copy of click)
         for errors in _click_exception_modules():
             if isinstance(exc, errors.ClickException):

@@ -25,7 +25,10 @@ class TaskFailed(Exception):
     """A task raised; carries the task so the runner can name the shard."""
 
     def __init__(self, task: Task, error: BaseException) -> None:
-        super().__init__(f"{task.label}: {type(error).__name__}: {error}")
+        what = f"{type(error).__name__}: {error}"
+        if isinstance(error, OSError) and error.strerror:  # the machine's error: no class name, no errno
+            what = error.strerror + (f" ({error.filename})" if error.filename else "")
+        super().__init__(f"{task.label}: {what}")
         self.task = task
         self.error = error
 
@@ -97,6 +100,9 @@ class RayExecutor:
             # An embedded Ray serves only this machine: keep every Ray process on 127.0.0.1.
             # (Ray otherwise swaps 127.0.0.1 for the machine's public address; read at import.)
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+            # Token authentication, as Ray 2.60 enables by default, but chosen here: Ray then
+            # skips its warning about the default, which printed in every run and report.
+            os.environ.setdefault("RAY_AUTH_MODE", "token")
         import ray
 
         self._ray = ray

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cleaning.childprocess import ChildFailed, call, check_saved
 from cleaning.errors import CleaningError
 from cleaning.spm_paths import drop_training_paths
 
@@ -39,9 +40,19 @@ def tokens(text: str, representation: str = "chars", pieces: Any = None) -> str:
 
 
 def train_pieces(text_file: Path, prefix: Path, vocab_size: int, threads: int = 1) -> Path:
-    """Train a unigram sentencepiece model on one document per line; returns the .model path."""
+    """Train a unigram sentencepiece model on one document per line; returns the .model path.
+    Runs in a child process, so Ctrl-C is not held up by the training (`cleaning.childprocess`)."""
+    call(
+        "cleaning.fasttext_input:_train_pieces", str(text_file), str(prefix), vocab_size, threads,
+        what="sentencepiece training",
+    )  # fmt: skip
+    return prefix.with_suffix(".model")
+
+
+def _train_pieces(text_file: str, prefix_name: str, vocab_size: int, threads: int) -> None:
     import sentencepiece as spm
 
+    prefix = Path(prefix_name)
     try:
         spm.SentencePieceTrainer.train(
             input=str(text_file),
@@ -57,7 +68,7 @@ def train_pieces(text_file: Path, prefix: Path, vocab_size: int, threads: int = 
     except RuntimeError as exc:
         raise CleaningError(f"sentencepiece training failed: {str(exc).splitlines()[0]}") from exc
     drop_training_paths(prefix.with_suffix(".model"))
-    return prefix.with_suffix(".model")
+    check_saved(prefix.with_suffix(".model"), lambda path: spm.SentencePieceProcessor(model_file=path))
 
 
 @lru_cache(maxsize=4)
@@ -74,6 +85,6 @@ def with_lr_backoff(train: Callable[[float], T], lr: float, what: str, tries: in
     for _ in range(tries):
         try:
             return train(lr)
-        except (RuntimeError, ValueError) as exc:
+        except (RuntimeError, ValueError, ChildFailed) as exc:
             error, lr = exc, lr / 2
     raise CleaningError(f"{what} failed ({error}) even at lr={lr * 2:g}")

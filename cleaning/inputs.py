@@ -110,11 +110,14 @@ class _Walk:
         notes = []
         if self.unsupported:
             kinds = ", ".join(f"{n} {kind}" for kind, n in self.unsupported.most_common(8))
-            notes.append(f"skipped {sum(self.unsupported.values())} files of unsupported formats ({kinds})")
+            notes.append(f"skipped {_count(sum(self.unsupported.values()), 'file')} of unsupported formats ({kinds})")
         if self.unreadable:
-            notes.append(f"skipped {len(self.unreadable)} unreadable folders: {'; '.join(self.unreadable[:5])}")
+            notes.append(
+                f"skipped {_count(len(self.unreadable), 'unreadable folder')}: {'; '.join(self.unreadable[:5])}"
+            )
         if self.loops:
-            notes.append(f"skipped {len(self.loops)} folders seen before (symlink loops): {', '.join(self.loops[:5])}")
+            loops = ", ".join(self.loops[:5])
+            notes.append(f"skipped {_count(len(self.loops), 'folder')} seen before (symlink loops): {loops}")
         return notes
 
     def note(self) -> str:
@@ -154,3 +157,7 @@ def source_names(paths: list[Path]) -> list[str]:
     resolved = [p.resolve() for p in paths]
     root = Path(os.path.commonpath([p.parent for p in resolved]))
     return [str(p.relative_to(root)) for p in resolved]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")

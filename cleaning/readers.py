@@ -165,7 +165,7 @@ def _read_jsonl(path: Path, source: str, config: ReaderConfig) -> Iterator[Doc |
     max_bytes = int(config.max_doc_mb * 1_000_000)
     # A JSON line may hold up to 4 bytes per character plus escapes and other fields.
     line_cap = max_bytes * 6 + 65536
-    lineno = 0
+    lineno = complete = 0  # lines started, lines read to their end
     try:
         with _open_binary(path) as f:
             while True:
@@ -175,9 +175,11 @@ def _read_jsonl(path: Path, source: str, config: ReaderConfig) -> Iterator[Doc |
                 lineno += 1
                 if not raw.endswith(b"\n") and len(raw) >= line_cap:
                     size = len(raw) + _skip_rest_of_line(f)
+                    complete = lineno
                     detail = f"line of {size:,} bytes, over the cap of {line_cap:,} (quarantined: its first bytes)"
                     yield BadRecord(lineno, "too_large", detail, _preview(raw))
                     continue
+                complete = lineno
                 if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
                     raw = raw[len(codecs.BOM_UTF8) :]
                 if not raw.strip():
@@ -187,7 +189,7 @@ def _read_jsonl(path: Path, source: str, config: ReaderConfig) -> Iterator[Doc |
         raise
     except (EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError, lzma.LZMAError, OSError) as exc:
         what = "truncated_file" if isinstance(exc, EOFError) or "ended" in str(exc) else "corrupt_file"
-        yield BadRecord(lineno + 1, what, f"cannot read past line {lineno}: {exc}")
+        yield BadRecord(complete + 1, what, f"cannot read past line {complete}: {exc}")
 
 
 def _skip_rest_of_line(f: IO[bytes]) -> int:
@@ -207,10 +209,30 @@ def _parse_json_line(raw: bytes, lineno: int, source: str, config: ReaderConfig,
     try:
         record = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return BadRecord(lineno, "broken_json", str(exc), _preview(raw))
+        record = _loads_lone_surrogates(raw) if "surrogate" in str(exc) else None
+        if record is None:
+            return BadRecord(lineno, "broken_json", str(exc), _preview(raw))
     if not isinstance(record, dict):
         return BadRecord(lineno, "not_an_object", f"JSON {type(record).__name__}, expected an object", _preview(raw))
     return _record_to_doc(record, lineno, source, config, max_bytes, raw)
+
+
+def _loads_lone_surrogates(raw: bytes) -> Any:
+    """JSON with a lone surrogate escape ("\\ud800", half an emoji) is valid JSON that orjson refuses:
+    read it with the standard library and make each lone surrogate U+FFFD, so the record is kept."""
+    import json
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        if isinstance(value, dict):
+            return {fix(k): fix(v) for k, v in value.items()}
+        return [fix(v) for v in value] if isinstance(value, list) else value
+
+    try:
+        return fix(json.loads(raw))
+    except (ValueError, RecursionError):
+        return None
 
 
 def _read_parquet(path: Path, source: str, config: ReaderConfig) -> Iterator[Doc | BadRecord]:

@@ -10,6 +10,7 @@ code version, input fingerprint) and its outputs are present, so a rerun after C
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
@@ -21,13 +22,14 @@ import orjson
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from cleaning.errors import CleaningError
+from cleaning.errors import NO_SPACE, CleaningError
 from cleaning.executor import LocalExecutor, RayExecutor, TaskFailed, make_executor
 from cleaning.inputs import resolve_inputs, source_names
 from cleaning.memory import peak_rss_mb, reset_peak
+from cleaning.outputlock import OutputLock
 from cleaning.pipeline import Pipeline, StageSpec
+from cleaning.progress import Bars, Ticker
 from cleaning.shards import TMP_SUFFIX, file_hash, read_json, write_json_atomic
 from cleaning.stage import FinishContext, PrepareContext, config_dict, fingerprint, sha256_text
 from cleaning.stats import aggregate, check_chain
@@ -50,6 +52,7 @@ class RunOptions:
     address: str | None = None
     force: bool = False
     progress: bool = True
+    log_every: float = 30.0  # seconds between progress lines at most, in a log (and during long steps)
 
 
 @dataclass
@@ -71,36 +74,99 @@ class Runner:
         self.out = options.output.resolve()
         self.console = console or Console(stderr=True)
         self.skipped_inputs: list[str] = []  # notes on input files left out, printed once and in summary.json
-        self.executor: LocalExecutor | RayExecutor | None = None
+        self._executor: LocalExecutor | RayExecutor | None = None
+        terminal = self.console.is_terminal
+        self.ticker = Ticker(self.console, options.log_every, bars=options.progress and not terminal)
+        self._fresh = False  # whether the current stage did any work in this run
+
+    @property
+    def executor(self) -> LocalExecutor | RayExecutor:
+        """Started on first use: a rerun of a finished run never starts Ray."""
+        if self._executor is None:
+            self._executor = make_executor(self.options.use_ray, self.options.workers, self.options.address)
+        return self._executor
 
     def run(self) -> dict[str, Any]:
         resolved = resolve_inputs(self.options.inputs)
         inputs, self.skipped_inputs = resolved.files, resolved.skipped
         for note in self.skipped_inputs:
             self.console.print(f"[yellow]input[/yellow]: {escape(note)}", highlight=False, soft_wrap=True)
+        try:
+            with OutputLock(self.out, before=self._check_output):
+                return self._run(inputs)
+        except OSError as exc:  # a write error carries no file name: name the output it filled
+            if exc.errno in NO_SPACE and not exc.filename:
+                raise OSError(exc.errno, exc.strerror, str(self.out)) from exc
+            raise
+
+    def _run(self, inputs: list[Path]) -> dict[str, Any]:
         self._prepare_output()
+        previous = self._read_previous()
         (self.out / "summary.json").unlink(missing_ok=True)  # a failed run must not show the last one's table
         start = time.perf_counter()
-        self.executor = make_executor(self.options.use_ray, self.options.workers, self.options.address)
+        if self.options.progress:
+            self.ticker.start()
+        fresh = []
         try:
             write_json_atomic(self.out / "run.json", self._describe(inputs))
+            self._fresh = False
+            self.ticker.where = f"stage 1 of {len(self.pipeline.stages) + 1}"
             markers, timing = self._ingest(inputs)
-            stages = [aggregate("ingest", markers, *timing)]
+            stages = [self._keep_timings(aggregate("ingest", markers, *timing), previous.get("ingest"))]
+            fresh.append(self._fresh)
             self._check_something_was_read(stages[0])
             shards = _outputs(markers, self.out / "00-ingest" / "shards")
             for index, spec in enumerate(self.pipeline.stages, 1):
+                self._fresh = False
+                self.ticker.where = f"stage {index + 1} of {len(self.pipeline.stages) + 1}"
                 markers, timing, extra = self._stage(index, spec, shards)
-                stages.append(aggregate(spec.name, markers, *timing))
-                stages[-1]["peak_rss_mb"] = max(stages[-1]["peak_rss_mb"], extra.pop("map_peak_rss_mb"))
-                stages[-1].update(extra)
+                stats = aggregate(spec.name, markers, *timing)
+                stats["peak_rss_mb"] = max(stats["peak_rss_mb"], extra.pop("map_peak_rss_mb"))
+                stats.update(extra)
+                stages.append(self._keep_timings(stats, previous.get(spec.name)))
+                fresh.append(self._fresh)
                 shards = _outputs(markers, self._stage_dir(index, spec) / "shards")
                 write_json_atomic(self._stage_dir(index, spec) / "stats.json", stages[-1])
             write_json_atomic(self.out / "00-ingest" / "stats.json", stages[0])
+            if self._executor is not None:  # the real worker count, known once the executor started
+                write_json_atomic(self.out / "run.json", self._describe(inputs))
         finally:
-            self.executor.close()
+            self.ticker.close()
+            if self._executor is not None:
+                self._executor.close()
         check_chain(stages)
         self._remove_stale_stage_dirs()
-        return self._summary(stages, shards, time.perf_counter() - start)
+        wall = time.perf_counter() - start
+        if not any(fresh):
+            wall = previous.get("wall_seconds", wall)
+            self.console.print(
+                f"nothing to do: every stage of this run was finished earlier ({len(stages)} stages); "
+                "the timings below are from the run that did the work"
+            )
+        return self._summary(stages, shards, wall)
+
+    def _read_previous(self) -> dict[str, Any]:
+        """The last finished run's stage stats and wall time, to keep timings of stages not redone."""
+        previous: dict[str, Any] = {}
+        try:
+            summary = read_json(self.out / "summary.json")
+        except (OSError, ValueError):
+            return previous
+        previous["wall_seconds"] = summary.get("wall_seconds", 0.0)
+        for stage in summary.get("stages", []):
+            previous[stage["stage"]] = stage
+        return previous
+
+    def _keep_timings(self, stats: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
+        """A stage that did nothing in this run keeps the timings of the run that did its work
+        (counts must match); otherwise `cleaning stats` would show 0.0 s and lose them."""
+        stats["ran"] = self._fresh  # false: every part of the stage was finished by an earlier run
+        if self._fresh or before is None:
+            return stats
+        counts = ("docs_in", "kept", "rejected", "counters", "chars_in", "chars_out", "bytes_in", "shards", "ran")
+        if any(before.get(k) != stats[k] for k in counts if k != "ran"):
+            return stats
+        return {**stats, **{k: before[k] for k in before if k not in counts}}
 
     def _check_something_was_read(self, ingest: dict[str, Any]) -> None:
         """Stop before any stage runs on nothing because the text sits in another field."""
@@ -116,13 +182,18 @@ class Runner:
 
     # -- planning and bookkeeping -------------------------------------------------------
 
-    def _prepare_output(self) -> None:
+    def _check_output(self) -> None:
+        """Before the lock file is made: the output must be a folder of ours, or empty, or new."""
         out = self.out
         if out.exists() and not out.is_dir():
             raise CleaningError(f"output {out} exists and is not a directory")
         ours = (out / "run.json").is_file()
-        if out.is_dir() and any(out.iterdir()) and not ours:
+        if out.is_dir() and any(p.name != OutputLock.NAME for p in out.iterdir()) and not ours:
             raise CleaningError(f"output {out} is not empty and holds no cleaning run; choose another --output")
+
+    def _prepare_output(self) -> None:
+        out = self.out
+        ours = (out / "run.json").is_file()
         if self.options.force and ours:
             products = {s.cls.products for s in self.pipeline.stages if s.cls.products}
             for child in out.iterdir():
@@ -134,7 +205,7 @@ class Runner:
         return {
             **self.pipeline.describe(),
             "inputs": [str(p) for p in inputs],
-            "workers": self.executor.workers if self.executor else 1,
+            "workers": self._executor.workers if self._executor else self.options.workers or os.cpu_count(),
             "ray": self.options.use_ray,
         }
 
@@ -184,8 +255,8 @@ class Runner:
         self, index: int, spec: StageSpec, shards: list[tuple[Path, str, int]]
     ) -> tuple[list[dict[str, Any]], tuple[float, int, float], dict[str, Any]]:
         stage_dir = self._stage_dir(index, spec)
-        assert self.executor is not None
-        self.executor.map_peak_mb = 0.0
+        if self._executor is not None:
+            self._executor.map_peak_mb = 0.0
         reset_peak()
         started = time.perf_counter()
         artifacts, artifacts_fp = self._prepare_stage(spec, stage_dir, shards)
@@ -235,7 +306,7 @@ class Runner:
             finish_seconds = time.perf_counter() - started
             extra["finish"]["seconds"] = round(finish_seconds, 3)
         # workers' peaks inside corpus-wide/closing steps, and the driver's own (it runs those steps)
-        extra["map_peak_rss_mb"] = self.executor.map_peak_mb
+        extra["map_peak_rss_mb"] = self._executor.map_peak_mb if self._executor is not None else 0.0
         extra["driver_peak_rss_mb"] = max(driver_peak, peak_rss_mb())
         return markers, (timing[0] + prepare_seconds + finish_seconds, timing[1], prepare_seconds), extra
 
@@ -259,8 +330,8 @@ class Runner:
             if marker.get("key") == key and _product_files(products) == marker.get("files"):
                 return marker["summary"]
         done.unlink(missing_ok=True)
-        self.console.print(f"{spec.name}: closing step over {len(outputs)} shards …")
-        assert self.executor is not None
+        self._fresh = True
+        self.ticker.print(f"{spec.name}: closing step over {len(outputs)} shards …")
         ctx = FinishContext(
             [p for p, _, _ in outputs],
             [x for _, x, _ in outputs],
@@ -268,24 +339,27 @@ class Runner:
             products,
             workdir,
             self._mapper(spec.name),
-            log=lambda line: self.console.print(f"{spec.name}: {escape(line)}"),
+            log=self._logger(spec.name),
             progress=self.options.progress and self.console.is_terminal,
         )
-        summary = spec.cls.finish(spec.config, ctx)
+        with self.ticker.step(f"{spec.name}: closing step"):
+            summary = spec.cls.finish(spec.config, ctx)
         write_json_atomic(done, {"key": key, "summary": summary, "files": _product_files(products)})
         return summary
 
     def _mapper(self, name: str) -> Any:
         """`executor.map` with a progress bar per call (corpus-wide and closing steps can be long)."""
-        assert self.executor is not None
-        executor = self.executor
 
         def mapped(fn: Any, items: list[Any], label: str = "") -> list[Any]:
-            with self._progress() as progress:
-                bar = progress.add_task(f"{name}: {label}"[:40], total=len(items) or 1, unit="items")
-                return executor.map(fn, items, label, on_done=lambda: progress.advance(bar))
+            executor = self.executor
+            with self._bars() as bars:
+                bar = bars.add_task(f"{name}: {label}"[:40], total=len(items) or 1, unit="items")
+                return executor.map(fn, items, label, on_done=lambda: bars.advance(bar))
 
         return mapped
+
+    def _logger(self, name: str) -> Any:
+        return lambda line: self.ticker.print(f"{name}: {escape(line)}")
 
     def _prepare_stage(
         self, spec: StageSpec, stage_dir: Path, shards: list[tuple[Path, str, int]]
@@ -301,16 +375,18 @@ class Runner:
             return artifacts, read_json(done)["fingerprint"]
         shutil.rmtree(artifacts, ignore_errors=True)
         artifacts.mkdir(parents=True)
-        self.console.print(f"{spec.name}: corpus-wide step over {len(shards)} shards …")
-        assert self.executor is not None
+        done.unlink(missing_ok=True)
+        self._fresh = True
+        self.ticker.print(f"{spec.name}: corpus-wide step over {len(shards)} shards …")
         ctx = PrepareContext(
             [p for p, _, _ in shards],
             artifacts,
             self._mapper(spec.name),
-            log=lambda line: self.console.print(f"{spec.name}: {escape(line)}"),
+            log=self._logger(spec.name),
             progress=self.options.progress and self.console.is_terminal,
         )
-        spec.cls.prepare(spec.config, ctx)
+        with self.ticker.step(f"{spec.name}: corpus-wide step"):
+            spec.cls.prepare(spec.config, ctx)
         files = sorted(p for p in artifacts.rglob("*") if p.is_file())
         fp = fingerprint([f"{p.relative_to(artifacts)}={file_hash(p)}" for p in files])
         write_json_atomic(done, {"key": key, "fingerprint": fp})
@@ -328,24 +404,31 @@ class Runner:
                 markers[unit.done_path] = marker
         resumed = len(units) - len(todo)
         failures: list[TaskFailed] = []
-        start = time.perf_counter()
         fresh_bytes = 0
+        if not todo:
+            self.ticker.print(f"{name}: all {len(units):,} {'files' if name == 'ingest' else 'shards'} done earlier")
+            return [markers[u.done_path] for u in units], (0.0, 0)
+        self._fresh = True
+        executor = self.executor  # started here (Ray takes seconds), outside the stage's timing
+        start = time.perf_counter()
         label = f"{name}" + (f" ({resumed} resumed)" if resumed else "")
-        with self._progress() as progress:
-            bar = progress.add_task(label, total=sum(u.docs for u in todo) or 1, unit=unit_name)
+        with self._bars() as bars:
+            bar = bars.add_task(label, total=sum(u.docs for u in todo) or 1, unit=unit_name)
             by_task = {id(u.task): u for u in todo}
-            assert self.executor is not None
-            for task, result in self.executor.run([u.task for u in todo]):
+            for task, result in executor.run([u.task for u in todo]):
                 unit = by_task[id(task)]
                 if isinstance(result, TaskFailed):
                     failures.append(result)
-                    self.console.print(f"[red]error[/red]: {name}: {escape(str(result))}", highlight=False)
+                    bars.print(f"[red]error[/red]: {name}: {escape(str(result))}", highlight=False)
                 else:
                     markers[unit.done_path] = result
                     for warning in result["warnings"]:
-                        progress.console.print(f"[yellow]warning[/yellow]: {escape(warning)}", highlight=False)
+                        bars.print(f"[yellow]warning[/yellow]: {escape(warning)}", highlight=False)
                     fresh_bytes += result["stats"]["bytes_in"]
-                progress.advance(bar, unit.docs)
+                bars.advance(bar, unit.docs)
+        full = next((f.error for f in failures if isinstance(f.error, OSError) and f.error.errno in NO_SPACE), None)
+        if full is not None:  # the cause and the remedy are the same for every unit: say it once
+            raise OSError(full.errno, full.strerror, str(self.out))
         if failures:
             raise RunFailed(
                 f"{name}: {len(failures)} of {len(units)} units failed (first: {failures[0]}); "
@@ -353,18 +436,8 @@ class Runner:
             )
         return [markers[u.done_path] for u in units], (time.perf_counter() - start, fresh_bytes)
 
-    def _progress(self) -> Progress:
-        return Progress(
-            TextColumn("[bold]{task.description:<24}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[unit]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-            disable=not self.options.progress,
-            transient=False,
-        )
+    def _bars(self) -> Bars:
+        return Bars(self.ticker, self.options.progress)
 
     def _clean_dir(self, stage_dir: Path, markers: list[dict[str, Any]], rejects_dir: Path) -> None:
         """Delete leftovers (temp files, shards of inputs no longer in the run) so outputs match the plan."""

@@ -185,3 +185,26 @@ def test_report_needs_a_finished_run_with_genres(tmp_path: Path) -> None:
     run_pipeline([SAMPLE], tmp_path / "rules", RULES_ONLY)
     with pytest.raises(CleaningError, match="no genres stage"):
         build_report(ReportOptions(tmp_path / "rules"), local_map)
+
+
+def test_an_unchanged_report_is_not_rebuilt_and_a_changed_input_rebuilds_it(sample_run: Path, tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def counting_map(fn, items, label):  # type: ignore[no-untyped-def]
+        calls.append(label)
+        return local_map(fn, items, label)
+
+    weights = tmp_path / "w.yaml"
+    weights.write_text("clusters: {0: 2}\n")
+    options = ReportOptions(sample_run, tmp_path / "rep", weights)
+    first = build_report(options, counting_map, log=lambda s: None)
+    assert calls and not first.get("up_to_date")
+    calls.clear()
+    again = build_report(options, counting_map, log=lambda s: None)
+    assert again["up_to_date"] and not calls, "nothing was summarised again"
+    assert again["files"] == first["files"] and again["k"] == first["k"]
+    weights.write_text("clusters: {0: 3}\n")
+    changed = build_report(options, counting_map, log=lambda s: None)
+    assert calls and not changed.get("up_to_date") and changed["weights"]["clusters"] == {0: 3.0}
+    (tmp_path / "rep" / "clusters.csv").unlink()
+    assert not build_report(options, counting_map, log=lambda s: None).get("up_to_date"), "a file was missing"

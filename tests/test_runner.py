@@ -99,13 +99,30 @@ def PIPELINE_WITH(tmp_path: Path, **input_options: object) -> Path:
 def test_rerun_skips_finished_shards_and_changes_nothing(tmp_path: Path) -> None:
     inputs = make_corpus(tmp_path / "in")
     out = tmp_path / "out"
-    run(inputs, out)
+    first = run(inputs, out)
     before = parquet_files(out)
     markers = {p: p.stat().st_mtime_ns for p in out.rglob("_done/*.json")}
     summary = run(inputs, out)
     assert parquet_files(out) == before
     assert {p: p.stat().st_mtime_ns for p in out.rglob("_done/*.json")} == markers, "nothing was redone"
-    assert all(s["fresh_bytes"] == 0 for s in summary["stages"])
+    # the timings stay those of the run that did the work (they used to become 0.0 and "resumed")
+    assert first["stages"][0]["fresh_bytes"] > 0 and first["wall_seconds"] > 0
+    assert [s["ran"] for s in first["stages"]] == [True, True] and [s["ran"] for s in summary["stages"]] == [False] * 2
+    assert [{**s, "ran": 0} for s in summary["stages"]] == [{**s, "ran": 0} for s in first["stages"]]
+    assert summary["wall_seconds"] == first["wall_seconds"]
+
+
+def test_a_partial_rerun_keeps_timings_only_of_stages_it_did_not_redo(tmp_path: Path) -> None:
+    inputs = make_corpus(tmp_path / "in")
+    out = tmp_path / "out"
+    pipeline = write_pipeline(tmp_path / "p.yaml", [{"stage": "normalize"}, {"stage": "rules"}])
+    first = run(inputs, out, pipeline)
+    write_pipeline(pipeline, [{"stage": "normalize"}, {"stage": "rules", "disable": ["menu.block"]}])
+    second = run(inputs, out, pipeline)
+    same = [{**s, "ran": 0} for s in second["stages"][:2]] == [{**s, "ran": 0} for s in first["stages"][:2]]
+    assert same, "ingest and normalize were not redone: their timings are kept"
+    assert second["stages"][2]["ran"] and second["stages"][2]["fresh_bytes"] > 0, "rules ran with its new config"
+    assert [s["ran"] for s in second["stages"]] == [False, False, True]
 
 
 def test_changing_a_stage_config_reruns_it(tmp_path: Path) -> None:
@@ -113,7 +130,7 @@ def test_changing_a_stage_config_reruns_it(tmp_path: Path) -> None:
     out = tmp_path / "out"
     pipeline = tmp_path / "p.yaml"
     write_pipeline(pipeline, [{"stage": "normalize"}])
-    run(inputs, out, pipeline)
+    before = run(inputs, out, pipeline)
     ingest_markers = {p: p.stat().st_mtime_ns for p in (out / "00-ingest" / "_done").iterdir()}
     first = json.loads((out / "01-normalize" / "manifest.json").read_text())
     write_pipeline(pipeline, [{"stage": "normalize", "unicode_form": "NFC"}])
@@ -122,7 +139,8 @@ def test_changing_a_stage_config_reruns_it(tmp_path: Path) -> None:
     assert first["config"]["unicode_form"] == "NFKC" and second["config"]["unicode_form"] == "NFC"
     assert first["config_key"] != second["config_key"]
     assert [s["input_xxh3"] for s in first["shards"]] == [s["input_xxh3"] for s in second["shards"]]
-    assert summary["stages"][0]["fresh_bytes"] == 0, "ingest is unchanged and resumed"
+    assert not summary["stages"][0]["ran"] and summary["stages"][1]["ran"]
+    assert summary["stages"][0]["wall_seconds"] == before["stages"][0]["wall_seconds"], "ingest's timings kept"
     assert summary["stages"][1]["fresh_bytes"] > 0, "normalize ran again"
     assert {p: p.stat().st_mtime_ns for p in (out / "00-ingest" / "_done").iterdir()} == ingest_markers
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from cleaning.childprocess import call, check_saved
 from cleaning.errors import CleaningError
 from cleaning.fasttext_input import REPRESENTATIONS, SPACE, load_pieces, with_lr_backoff
 
@@ -52,8 +53,6 @@ def train(tokens_file: Path, params: EmbeddingParams, out: Path, seed: int = 0) 
     diverge ("Encountered NaN"). Starting from our own seeded initial vectors for every word of
     the vocabulary (`pretrainedVectors`) fixes both: with one thread, training is bit-reproducible.
     """
-    import fasttext
-
     if params.representation not in REPRESENTATIONS:
         raise CleaningError(f"unknown representation {params.representation!r}; use {' or '.join(REPRESENTATIONS)}")
     if tokens_file.stat().st_size == 0:
@@ -62,27 +61,39 @@ def train(tokens_file: Path, params: EmbeddingParams, out: Path, seed: int = 0) 
     words = write_initial_vectors(tokens_file, init, params.dim, params.min_count, seed)
     if words < 2:
         raise CleaningError(f"genres: the training sample has {words} distinct tokens; lower genres.min_count")
-    model = with_lr_backoff(
-        lambda lr: fasttext.train_unsupervised(
-            str(tokens_file),
-            model=params.model,
-            dim=params.dim,
-            epoch=params.epoch,
-            lr=lr,
-            minCount=params.min_count,
-            ws=params.window,
-            minn=0,
-            maxn=0,
-            bucket=0,
-            thread=max(1, params.threads),
-            pretrainedVectors=str(init),
-            verbose=0,
+    what = "genres: fastText embedding training"
+    with_lr_backoff(
+        lambda lr: call(
+            "cleaning.genres.embeddings:_train", str(tokens_file), str(init), asdict(params), lr, str(out), what=what
         ),
         params.lr,
-        "genres: fastText embedding training",
+        what,
     )
     init.unlink()
-    model.save_model(str(out))
+
+
+def _train(tokens_file: str, init: str, options: dict[str, Any], lr: float, out: str) -> None:
+    """In a child process (`cleaning.childprocess`): Ctrl-C is not held up by a long training."""
+    import fasttext
+
+    params = EmbeddingParams(**options)
+    model = fasttext.train_unsupervised(
+        tokens_file,
+        model=params.model,
+        dim=params.dim,
+        epoch=params.epoch,
+        lr=lr,
+        minCount=params.min_count,
+        ws=params.window,
+        minn=0,
+        maxn=0,
+        bucket=0,
+        thread=max(1, params.threads),
+        pretrainedVectors=init,
+        verbose=0,
+    )
+    model.save_model(out)
+    check_saved(Path(out), fasttext.load_model)
 
 
 def write_initial_vectors(tokens_file: Path, out: Path, dim: int, min_count: int, seed: int) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from cleaning.childprocess import call, check_saved
 from cleaning.errors import CleaningError
 from cleaning.fasttext_input import tokens, with_lr_backoff
 
@@ -88,22 +89,15 @@ def quantize(path: Path) -> None:
 
 def _in_fresh_process(function: str, *args: Any) -> None:
     """Call a function of this module in a plain subprocess (not multiprocessing, which would re-run a
-    caller's script); its last stderr line becomes the error."""
-    import json
-    import subprocess
-    import sys
-
-    code = f"import json, sys; from cleaning.quality.model import {function}; {function}(*json.loads(sys.argv[1]))"
-    done = subprocess.run([sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True, check=False)
-    if done.returncode:
-        lines = done.stderr.strip().splitlines()
-        raise RuntimeError(lines[-1] if lines else f"exit code {done.returncode}")
+    caller's script)."""
+    call(f"cleaning.quality.model:{function}", *args, what="fastText quality training")
 
 
 def _train_file(data: str, out: str, options: dict[str, Any]) -> None:
     import fasttext
 
     fasttext.train_supervised(data, thread=1, verbose=0, **options).save_model(out)
+    check_saved(Path(out), fasttext.load_model)
 
 
 def _quantize_file(path: str) -> None:
@@ -112,6 +106,7 @@ def _quantize_file(path: str) -> None:
     model = fasttext.load_model(path)
     model.quantize(dsub=2, qnorm=False)
     model.save_model(path + ".tmp")
+    check_saved(Path(path + ".tmp"), fasttext.load_model)
     os.replace(path + ".tmp", path)
 
 

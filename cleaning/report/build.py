@@ -23,7 +23,8 @@ from cleaning.errors import CleaningError
 from cleaning.genres.weights import Weights, load_weights
 from cleaning.report import summarize as sm
 from cleaning.report.terms import distinctive_terms
-from cleaning.shards import read_json, write_json_atomic
+from cleaning.shards import file_hash, read_json, write_json_atomic
+from cleaning.stage import fingerprint
 
 _STAGE_DIR = re.compile(r"^(\d\d)-([\w.-]+)$")
 TERM_CHARS = 12_000_000  # sampled characters for distinctive terms over all clusters
@@ -136,6 +137,13 @@ def build_report(options: ReportOptions, mapper: Any, log: Any = print) -> dict[
     layout = RunLayout.find(options.output)
     if not options.chars_per_token:
         options = replace(options, chars_per_token=measured_chars_per_token(layout.output) or 2.2)
+    weights_path = options.weights or layout.run_weights()
+    dest = (options.dest or layout.output / "report").resolve()
+    key = _report_key(layout, options, weights_path)
+    before = _up_to_date(dest, key)
+    if before is not None:
+        log(f"up to date with the run and weights ({dest / 'index.html'})")
+        return before
     domain_of = np.load(layout.artifacts / "domain_of.npy")
     k = len(domain_of)
     info = read_json(layout.artifacts / "genres.json")
@@ -152,13 +160,12 @@ def build_report(options: ReportOptions, mapper: Any, log: Any = print) -> dict[
     log("finding distinctive terms …")
     budget = int(min(18_000, max(1_500, TERM_CHARS / max(k, 1))))  # bounded work at 10,000 clusters
     terms = distinctive_terms(["\n".join(t for _, t in summary.sample.get(c, []))[:budget] for c in range(k)])
-    weights_path = options.weights or layout.run_weights()
     weights = load_weights(weights_path) if weights_path else Weights()
     rows = cluster_rows(summary, domain_of, terms, weights, options)
     domains = domain_rows(rows)
     overview = _overview(layout, summary, rows, info, weights, weights_path, options)
-    dest = (options.dest or layout.output / "report").resolve()
     dest.mkdir(parents=True, exist_ok=True)
+    (dest / "report.json").unlink(missing_ok=True)  # an interrupted rebuild must not look complete
     _write_tables(dest, rows, domains)
     from cleaning.report.html import render
 
@@ -170,8 +177,39 @@ def build_report(options: ReportOptions, mapper: Any, log: Any = print) -> dict[
         "clusters": str(dest / "clusters.parquet"),
     }
     overview["seconds"] = round(time.perf_counter() - started, 2)
-    write_json_atomic(dest / "report.json", overview)
+    overview["key"] = key
+    write_json_atomic(dest / "report.json", overview)  # last: it marks the report complete
     return overview
+
+
+REPORT_FILES = ("index.html", "clusters.parquet", "clusters.csv", "domains.csv")
+
+
+def _report_key(layout: RunLayout, options: ReportOptions, weights_path: Path | None) -> str:
+    """What the report is made of: the run's stage manifests (every shard's content hash), counts,
+    genre artifacts, tokens manifest, the weights file, the options and this package's code."""
+    out = layout.output
+    parts = [repr(replace(options, output=out))]
+    parts += [f"{p.relative_to(out)}={file_hash(p)}" for p in sorted(out.glob("[0-9][0-9]-*/manifest.json"))]
+    parts += [f"{p.name}={file_hash(p)}" for p in sorted(layout.artifacts.glob("*")) if p.is_file()]
+    tokens = out / "tokens" / "manifest.json"
+    parts.append(file_hash(tokens) if tokens.is_file() else "")
+    parts.append(file_hash(weights_path) if weights_path and weights_path.is_file() else str(weights_path))
+    parts.append(json.dumps(layout.summary.get("conservation"), sort_keys=True))
+    code = Path(__file__).parent
+    parts += [f"{p.name}={file_hash(p)}" for p in [*sorted(code.glob("*.py")), code / "template.html"]]
+    return fingerprint(parts)
+
+
+def _up_to_date(dest: Path, key: str) -> dict[str, Any] | None:
+    """The last report's overview if it was built from the same inputs and all its files are there."""
+    try:
+        overview = read_json(dest / "report.json")
+    except (OSError, ValueError):
+        return None
+    if overview.get("key") != key or not all((dest / name).is_file() for name in REPORT_FILES):
+        return None
+    return {**overview, "up_to_date": True}
 
 
 def cluster_rows(

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from cleaning.childprocess import call, check_saved
 from cleaning.errors import CleaningError
 from cleaning.shards import file_sha256
 from cleaning.spm_paths import drop_training_paths
@@ -44,9 +45,19 @@ class TokenizerParams:
 
 
 def train_tokenizer(text_file: Path, model: Path, params: TokenizerParams, threads: int) -> Path:
-    """Train on one sentence per line (a document's lines, see `write_sample`); writes `model`."""
+    """Train on one sentence per line (a document's lines, see `write_sample`); writes `model`.
+    Runs in a child process, so Ctrl-C is not held up by the training (`cleaning.childprocess`)."""
+    call(
+        "cleaning.tokenize.tokenizer:_train_tokenizer", str(text_file), str(model), asdict(params), threads,
+        what="sentencepiece training",
+    )  # fmt: skip
+    return model
+
+
+def _train_tokenizer(text_file_name: str, model_name: str, options: dict[str, Any], threads: int) -> None:
     import sentencepiece as spm
 
+    text_file, model, params = Path(text_file_name), Path(model_name), TokenizerParams(**options)
     model.parent.mkdir(parents=True, exist_ok=True)
     prefix = model.with_suffix("")
     try:
@@ -76,9 +87,9 @@ def train_tokenizer(text_file: Path, model: Path, params: TokenizerParams, threa
     prefix.with_suffix(".vocab").unlink(missing_ok=True)
     trained = prefix.with_suffix(".model")
     drop_training_paths(trained)
+    check_saved(trained, lambda path: spm.SentencePieceProcessor(model_file=path))
     if trained != model:
         trained.replace(model)
-    return model
 
 
 @dataclass(frozen=True)
