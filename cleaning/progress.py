@@ -70,6 +70,7 @@ class Ticker:
         self._thread: threading.Thread | None = None
         self._run_started = time.monotonic()
         self.where = ""  # e.g. "stage 3 of 9": where the run is, added to progress lines
+        self._last_line = ""  # what the step said last ("training embeddings: …"), repeated when it goes quiet
 
     def start(self) -> None:
         self._run_started = time.monotonic()
@@ -85,6 +86,7 @@ class Ticker:
         """Any line of the run's output: it resets the clock for the next progress line."""
         with self._lock:
             self._last = time.monotonic()
+            self._last_line = line
         self.console.print(line, **kwargs)
 
     @contextmanager
@@ -122,15 +124,18 @@ class Ticker:
             )
 
     def _loop(self) -> None:
-        while not self._stop.wait(min(1.0, self.every / 4)):
+        tick = min(1.0, self.every / 4)
+        while not self._stop.wait(tick):
             now = time.monotonic()
             with self._lock:
-                if now - self._last < self.every:
+                if now - self._last + tick <= self.every:  # the next tick would still be in time
                     continue
                 lines = [b.status(now) for b in self._bars.values()] if self.report_bars else []
                 if not self._bars and self._steps:
                     description, since = self._steps[-1]
-                    lines = [f"{description}: still running, {clock(now - since)} elapsed"]
+                    stage, said = self._last_line.partition(": ")[::2]
+                    last = f"; last: {said}" if said and description.startswith(stage + ": ") else ""
+                    lines = [f"{description}: still running, {clock(now - since)} elapsed{last}"]
                 if not lines:
                     continue
                 if self.where:  # no whole-run ETA: later stages' cost is unknown until they run

@@ -79,11 +79,16 @@ def test_a_long_step_without_a_bar_says_it_is_still_running() -> None:
     ticker.start()
     with ticker.step("genres: corpus-wide step"):
         time.sleep(0.9)
+        ticker.print("genres: training embeddings: 10 docs")
+        time.sleep(0.9)
     time.sleep(0.5)  # nothing is open now: no more lines
     ticker.close()
     lines = buffer.getvalue().splitlines()
-    assert len(lines) >= 2, lines
-    assert all(re.match(r"^genres: corpus-wide step: still running, 0:00:0\d elapsed$", line) for line in lines)
+    said = lines.index("genres: training embeddings: 10 docs")
+    assert said >= 2 and len(lines) - said >= 3, lines
+    assert all(re.match(r"^genres: corpus-wide step: still running, 0:00:0\d elapsed$", line) for line in lines[:said])
+    last = r"^genres: corpus-wide step: still running, 0:00:0\d elapsed; last: training embeddings: 10 docs$"
+    assert all(re.match(last, line) for line in lines[said + 1 :]), lines
 
 
 def test_ctrl_c_stops_a_run_with_a_message_and_the_rerun_resumes(tmp_path: Path) -> None:
