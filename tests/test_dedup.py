@@ -147,7 +147,8 @@ def test_default_pipeline_dedups_the_sample(sample_run: Path) -> None:
     # repeated across the sample's sites); exact dedup itself is tested on inputs of its own above
     info = json.loads(next(sample_run.glob("*-dedup/_prepare/artifacts/dedup.json")).read_text())
     assert info["removed_exact"] + info["removed_near"] == dedup["rejected_total"]
-    assert (info["bands"], info["rows"]) == lsh_params(0.8, 128, 0.2, 0.8)
+    # buckets for threshold - verify margin: a pair at the threshold is a candidate with P ~0.99
+    assert (info["bands"], info["rows"]) == lsh_params(0.7, 128, 0.2, 0.8)
 
 
 def test_a_shard_left_empty_upstream_is_fine(tmp_path: Path) -> None:
@@ -162,3 +163,52 @@ def test_a_shard_left_empty_upstream_is_fine(tmp_path: Path) -> None:
     summary = run_pipeline(inputs, tmp_path / "out", pipeline)
     dedup = next(s for s in summary["stages"] if s["stage"] == "dedup")
     assert dedup["rejected"] == {"dedup.exact": 1} and dedup["kept"] == 1
+
+
+def test_every_removal_is_similar_to_the_kept_document_it_names(tmp_path: Path) -> None:
+    """A chain best ~ middle ~ far, where best and far are not similar: the old rule removed far as a
+    duplicate of best (one survivor per connected component); far must be kept."""
+    best = random_texts(1)[0]
+    middle = edit(best, 24, 1)
+    far = edit(middle, 24, 2)
+    assert exact_jaccard(best, middle) >= 0.82 and exact_jaccard(middle, far) >= 0.82
+    assert exact_jaccard(best, far) < 0.78
+    rows = [
+        {"id": "best", "text": best, "q": 0.01},
+        {"id": "middle", "text": middle, "q": 0.2},
+        {"id": "far", "text": far, "q": 0.3},
+        *({"id": f"other-{i}", "text": t, "q": 0.1} for i, t in enumerate(random_texts(6)[1:])),
+    ]
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text("stages:\n  - stage: normalize\n  - stage: tests.helpers:QualityFromMeta\n  - stage: dedup\n")
+    run_pipeline([write_jsonl(tmp_path / "in" / "a.jsonl", rows)], tmp_path / "out", pipeline)
+    rejects = {
+        r["id"]: r
+        for f in (tmp_path / "out" / "rejects" / "dedup").glob("*.parquet")
+        for r in pq.read_table(f).to_pylist()
+    }
+    kept, _ = output_ids(tmp_path / "out")
+    assert set(rejects) == {"middle"} and "far" in kept and "best" in kept
+    text = {r["id"]: r["text"] for r in rows}
+    for doc_id, row in rejects.items():
+        assert row["dup_of"] in kept
+        assert row["dup_jaccard"] == pytest.approx(exact_jaccard(text[doc_id], text[row["dup_of"]]), abs=1e-6)
+        assert row["dup_jaccard"] >= 0.8
+
+
+def test_every_pair_of_a_bucket_is_compared_and_a_giant_bucket_costs_linear_pairs() -> None:
+    from cleaning.dedup.cluster import _bucket_pairs
+
+    # bucket 7: docs 1, 2, 3 (and 4, an exact copy of 3); bucket 9: docs 5, 6
+    value = np.array([7, 7, 7, 7, 9, 9], np.uint64)
+    exact_key = np.array([10, 20, 30, 30, 40, 50], np.uint64)
+    doc = np.array([1, 2, 3, 4, 5, 6], np.uint64)
+    u, v, giant = _bucket_pairs(value, exact_key, doc, max_bucket=100)
+    pairs = {tuple(sorted(p)) for p in zip(u.tolist(), v.tolist(), strict=True)}
+    assert pairs == {(1, 2), (1, 3), (2, 3), (5, 6)}, "2-3 is compared (a star from 1 missed it); 4 is 3's copy"
+    assert giant == {"giant_buckets": 0, "giant_bucket_max": 0, "pairs_not_compared": 0}
+    m, cap = 1000, 10
+    ids = np.arange(m, dtype=np.uint64)
+    u, v, giant = _bucket_pairs(np.zeros(m, np.uint64), ids, ids, cap)
+    assert len(u) == (cap - 1) * m - (cap - 1) * cap // 2  # each member with the next cap - 1
+    assert giant == {"giant_buckets": 1, "giant_bucket_max": m, "pairs_not_compared": m * (m - 1) // 2 - len(u)}

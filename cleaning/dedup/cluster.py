@@ -3,12 +3,18 @@
   map (per shard):        exact hash and MinHash signature of every document; the signatures
                           (.npy, read back by memory map), a small table per document, and band
                           keys + exact keys sorted into R partitions by key
-  reduce (per partition): documents sharing an exact key or a band key are candidate pairs;
-                          a pair is kept when its signatures agree on >= threshold (estimated
-                          Jaccard), which removes LSH false positives at the cost of two reads
-  resolve (driver):       connected components over the kept pairs only (scipy), one survivor
-                          per component: lowest P(noise), then longest, then smallest id; every
-                          other member is removed as an exact or near duplicate of the survivor
+  reduce (per partition): documents sharing an exact key are exact pairs; documents sharing a
+                          band key are candidate pairs, every pair of a bucket (exact copies in it
+                          collapsed first; in a bucket over `max_bucket` members each member is
+                          paired with the next max_bucket - 1 only, counted and reported); a pair
+                          is kept when its signatures agree on >= threshold (estimated Jaccard),
+                          exact Jaccard near the threshold when verification is on
+  resolve (driver):       over the kept pairs, in survivor order (lowest P(noise), then longest,
+                          then smallest id): the best undecided document is kept and removes its
+                          undecided neighbours, then the next. So every removed document has
+                          J >= threshold with the kept document it names (checked exactly when
+                          verification is on: a removal under the threshold is undone), never
+                          with a chain of documents in between
 Documents are numbered (shard << 32) | row, so a number says where its signature is.
 """
 
@@ -85,12 +91,17 @@ def map_shard(job: MapJob) -> dict[str, int]:
     np.save(job.work / SIGS / f"{job.index:06d}.npy", sigs)
     if job.keep_shingles:
         _save_shingles(job, hashes, inverse)
+    exact_key = lo ^ (hi * np.uint64(0x9E3779B97F4A7C15))
     bands = band_keys(sigs, job.bands, job.rows)
-    has_shingles = np.array([len(t) >= job.hasher.ngram for t in texts], dtype=bool)
+    # one document per distinct text of the shard goes into the band buckets: its copies are paired
+    # with it by exact keys, and a bucket of many copies would make many pairs saying nothing new
+    signed = np.zeros(n, dtype=bool)
+    signed[first] = True
+    has_shingles = np.array([len(t) >= job.hasher.ngram for t in texts], dtype=bool) & signed
     band_rows = np.repeat(keys[has_shingles], job.bands)
     band_values = bands[has_shingles].ravel()
-    _spill(job, "band", band_values, band_rows)
-    _spill(job, "exact", lo ^ (hi * np.uint64(0x9E3779B97F4A7C15)), keys, extra=hi)
+    _spill(job, "band", band_values, band_rows, extra=np.repeat(exact_key[has_shingles], job.bands))
+    _spill(job, "exact", exact_key, keys, extra=hi)
     return {"docs": n, "signed": len(first)}
 
 
@@ -173,12 +184,15 @@ class ReduceJob:
     shards: int
     threshold: float
     verify_margin: float | None = None  # exact Jaccard for candidates estimated within this of the threshold
+    max_bucket: int = 100  # in a larger band bucket each member is paired with the next max_bucket - 1 only
 
 
 def reduce_partition(job: ReduceJob) -> dict[str, int]:
-    """Candidate pairs of one partition, kept when their estimated Jaccard reaches the threshold."""
-    exact_u, exact_v = _pairs(job, "exact", with_extra=True)
-    band_u, band_v = _pairs(job, "band", with_extra=False)
+    """Pairs of one partition: exact copies, and candidates kept when their Jaccard reaches the threshold."""
+    value, exact_key, doc = _load(job, "exact")
+    exact_u, exact_v = _star_pairs(value, exact_key, doc)
+    value, exact_key, doc = _load(job, "band")
+    band_u, band_v, giant = _bucket_pairs(value, exact_key, doc, job.max_bucket)
     if len(band_u):
         pairs = np.unique(np.stack([np.minimum(band_u, band_v), np.maximum(band_u, band_v)], axis=1), axis=0)
         band_u, band_v = pairs[:, 0], pairs[:, 1]
@@ -189,36 +203,78 @@ def reduce_partition(job: ReduceJob) -> dict[str, int]:
     if job.verify_margin is not None and len(band_u):
         near = np.abs(jaccard - job.threshold) <= job.verify_margin  # only where the estimate can be wrong
         exact = ShingleSets(job.work).jaccard(band_u[near], band_v[near])
+        jaccard[near] = exact
         keep[near] = exact >= job.threshold
         verified = int(near.sum())
     np.savez(
         job.work / EDGES / f"{job.partition:05d}.npz",
         u=np.concatenate([exact_u, band_u[keep]]),
         v=np.concatenate([exact_v, band_v[keep]]),
+        jaccard=np.concatenate([np.ones(len(exact_u)), jaccard[keep]]).astype(np.float32),
     )
-    return {"exact_pairs": len(exact_u), "candidates": len(band_u), "kept": int(keep.sum()), "verified": verified}
+    return {
+        "exact_pairs": len(exact_u),
+        "candidates": len(band_u),
+        "kept": int(keep.sum()),
+        "verified": verified,
+        **giant,
+    }
 
 
-def _pairs(job: ReduceJob, kind: str, with_extra: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Star pairs (first member, other member) of every group of documents sharing a key."""
+def _load(job: ReduceJob, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(key, exact key, document) of this partition from every shard's spill, sorted."""
     values, docs, extra = [], [], []
     for shard in range(job.shards):
         with np.load(job.work / KEYS / f"{kind}-{shard:06d}.npz") as f:
             lo, hi = f["offsets"][job.partition], f["offsets"][job.partition + 1]
             values.append(f["values"][lo:hi])
             docs.append(f["docs"][lo:hi])
-            if with_extra:
-                extra.append(f["extra"][lo:hi])
+            extra.append(f["extra"][lo:hi])
     value = np.concatenate(values) if values else np.empty(0, np.uint64)
     doc = np.concatenate(docs) if docs else np.empty(0, np.uint64)
-    tie = np.concatenate(extra) if with_extra and extra else np.zeros(len(value), np.uint64)
+    tie = np.concatenate(extra) if extra else np.empty(0, np.uint64)
     order = np.lexsort((doc, tie, value))
-    value, tie, doc = value[order], tie[order], doc[order]
+    return value[order], tie[order], doc[order]
+
+
+def _star_pairs(value: np.ndarray, tie: np.ndarray, doc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first member, other member) of every group sharing (value, tie): exact copies are all alike,
+    so the star is as good as every pair."""
+    if not len(value):
+        return doc, doc
     same = (value[1:] == value[:-1]) & (tie[1:] == tie[:-1])
-    group_start = np.concatenate([[True], ~same]) if len(value) else np.empty(0, bool)
-    first = np.maximum.accumulate(np.where(group_start, np.arange(len(value)), 0)) if len(value) else group_start
+    group_start = np.concatenate([[True], ~same])
+    first = np.maximum.accumulate(np.where(group_start, np.arange(len(value)), 0))
     member = ~group_start
     return doc[first[member]], doc[member]
+
+
+def _bucket_pairs(
+    value: np.ndarray, exact_key: np.ndarray, doc: np.ndarray, max_bucket: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """Every pair of documents sharing a band key, after collapsing exact copies (same exact key) to
+    their first document; in a bucket larger than `max_bucket` each member is paired with the next
+    max_bucket - 1 members only (linear, not quadratic), and the pairs so left out are counted."""
+    if len(value):  # input is sorted by (value, exact key, doc): the first of each copy group stays
+        distinct = np.concatenate([[True], (value[1:] != value[:-1]) | (exact_key[1:] != exact_key[:-1])])
+        value, doc = value[distinct], doc[distinct]
+    starts = np.flatnonzero(np.concatenate([[True], value[1:] != value[:-1]])) if len(value) else np.empty(0, int)
+    sizes = np.diff(np.append(starts, len(value)))
+    group = np.repeat(np.arange(len(starts)), sizes)
+    us, vs = [], []
+    for offset in range(1, int(min(sizes.max(initial=1), max_bucket))):
+        same = group[offset:] == group[:-offset]
+        us.append(doc[:-offset][same])
+        vs.append(doc[offset:][same])
+    big = sizes[sizes > max_bucket].astype(np.int64)
+    compared = big * (max_bucket - 1) - (max_bucket - 1) * max_bucket // 2
+    giant = {
+        "giant_buckets": len(big),
+        "giant_bucket_max": int(big.max(initial=0)),
+        "pairs_not_compared": int((big * (big - 1) // 2 - compared).sum()),
+    }
+    empty = np.empty(0, np.uint64)
+    return (np.concatenate(us) if us else empty), (np.concatenate(vs) if vs else empty), giant
 
 
 @dataclass
@@ -227,8 +283,8 @@ class Resolution:
     stats: dict[str, Any]
 
 
-def resolve(work: Path, partitions: int, exact_jaccard: bool = False) -> Resolution:
-    """Connected components over kept pairs; one survivor each; the others removed, with evidence."""
+def resolve(work: Path, partitions: int, threshold: float, exact_jaccard: bool = False) -> Resolution:
+    """Survivors and removals over the kept pairs: each removal names a kept document it is similar to."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -239,33 +295,35 @@ def resolve(work: Path, partitions: int, exact_jaccard: bool = False) -> Resolut
     if not len(nodes):
         return Resolution(_empty_removals(), {"components": {}, "removed_exact": 0, "removed_near": 0, "hosts": []})
     n = len(nodes)
-    graph = coo_matrix((np.ones(len(u)), (index[: len(u)], index[len(u) :])), shape=(n, n))
+    a, b = index[: len(u)], index[len(u) :]
+    graph = coo_matrix((np.ones(2 * len(u)), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n, n)).tocsr()
     _, component = connected_components(graph, directed=False)
+    is_exact = np.concatenate([e["jaccard"] for e in edges]) >= 1.0 if edges else np.empty(0, bool)
+    copies = coo_matrix((np.ones(int(is_exact.sum())), (a[is_exact], b[is_exact])), shape=(n, n))
+    _, copy_group = connected_components(copies, directed=False)
     info = _node_table(work, nodes)  # Arrow columns: no Python object per document
-    info = info.append_column("component", pa.array(component.astype(np.int64)))
     info = info.append_column(
         "rank_quality",
         pc.fill_null(pc.if_else(pc.is_nan(info["quality"]), pa.scalar(None, pa.float32()), info["quality"]), np.inf),
     )
     info = info.append_column("rank_length", pc.negate(info["length"]))
-    order = pc.sort_indices(  # survivor first in its component: lowest P(noise), longest, smallest id
-        info,
-        [("component", "ascending"), ("rank_quality", "ascending"), ("rank_length", "ascending"), ("id", "ascending")],
+    order = pc.sort_indices(  # the survivor order: lowest P(noise), longest, smallest id
+        info, [("rank_quality", "ascending"), ("rank_length", "ascending"), ("id", "ascending")]
     ).to_numpy()
-    comp_sorted = component[order]
-    starts = np.concatenate([[True], comp_sorted[1:] != comp_sorted[:-1]])
-    first_of = np.full(component.max() + 1, -1)
-    first_of[comp_sorted[starts]] = order[starts]
-    survivor = first_of[component]
-    removed = np.flatnonzero(survivor != np.arange(n))
-    kept = survivor[removed]
+    kept_of = _greedy_survivors(graph, copy_group, order)
+    removed = np.flatnonzero(kept_of >= 0)
+    kept = kept_of[removed]
     hi, lo = info["exact_hi"].to_numpy(), info["exact_lo"].to_numpy()
     exact = (hi[removed] == hi[kept]) & (lo[removed] == lo[kept])
     sigs = Signatures(work)
     jaccard = estimated_jaccard(sigs.get(nodes[removed]), sigs.get(nodes[kept])) if len(removed) else np.empty(0)
-    if exact_jaccard and len(removed):  # verification on: report the exact value for every removal
+    if exact_jaccard and len(removed):  # verification on: the exact value for every removal
         jaccard = ShingleSets(work).jaccard(nodes[removed], nodes[kept])
     jaccard = np.where(exact, 1.0, jaccard)
+    # An edge kept on its estimate alone (far above the threshold) can be under it exactly: such a
+    # removal is undone. Nothing names an undone document as its kept copy, so nothing else changes.
+    below = jaccard < threshold
+    removed, kept, exact, jaccard = removed[~below], kept[~below], exact[~below], jaccard[~below]
     taken = info.take(pa.array(removed))
     table = pa.table(
         {
@@ -284,9 +342,41 @@ def resolve(work: Path, partitions: int, exact_jaccard: bool = False) -> Resolut
         "components": {str(size): count for size, count in sorted(sizes.items())},
         "removed_exact": int(exact.sum()),
         "removed_near": int((~exact).sum()),
+        "kept_below_threshold": int(below.sum()),
         "hosts": hosts.most_common(20),
     }
     return Resolution(table, stats)
+
+
+def _greedy_survivors(graph: Any, copy_group: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """For each node, the node it is removed for (-1: kept). Nodes are taken in `order`; an
+    undecided node is kept and removes its undecided neighbours and those of its exact copies (the
+    same text: a pair over the threshold with one is one with the other). So a removed node's kept
+    node is always a document it is similar to, and is never removed itself."""
+    indptr, indices = graph.indptr, graph.indices
+    sizes = np.bincount(copy_group)
+    by_group = np.argsort(copy_group, kind="stable")
+    group_start = np.concatenate([[0], np.cumsum(sizes)])
+
+    def with_copies(nodes: np.ndarray) -> np.ndarray:
+        groups = np.unique(copy_group[nodes])
+        groups = groups[sizes[groups] > 1]
+        if not len(groups):
+            return nodes
+        return np.unique(np.concatenate([nodes, *(by_group[group_start[g] : group_start[g + 1]] for g in groups)]))
+
+    kept_of = np.full(len(order), -1, dtype=np.int64)
+    decided = np.zeros(len(order), dtype=bool)
+    for node in order.tolist():
+        if decided[node]:
+            continue
+        decided[node] = True
+        members = with_copies(np.array([node]))
+        neighbours = with_copies(np.concatenate([indices[indptr[m] : indptr[m + 1]] for m in members.tolist()]))
+        fresh = neighbours[~decided[neighbours]]
+        decided[fresh] = True
+        kept_of[fresh] = node
+    return kept_of
 
 
 def _node_table(work: Path, nodes: np.ndarray) -> pa.Table:
