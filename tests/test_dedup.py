@@ -212,3 +212,29 @@ def test_every_pair_of_a_bucket_is_compared_and_a_giant_bucket_costs_linear_pair
     u, v, giant = _bucket_pairs(np.zeros(m, np.uint64), ids, ids, cap)
     assert len(u) == (cap - 1) * m - (cap - 1) * cap // 2  # each member with the next cap - 1
     assert giant == {"giant_buckets": 1, "giant_bucket_max": m, "pairs_not_compared": m * (m - 1) // 2 - len(u)}
+
+
+def test_partitions_follow_the_data_not_the_shards_and_do_not_change_the_result(tmp_path: Path) -> None:
+    """Reducers read their slice of every shard's spill (memory-mapped .npy): with one partition per
+    shard and whole .npz files, the reduce read shards x partitions files (quadratic in shards)."""
+    texts = random_texts(30, 600)
+    rows = [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)]
+    rows += [{"id": f"near{i}", "text": edit(t, 5, i)} for i, t in enumerate(texts[:10])]
+    source = write_jsonl(tmp_path / "in" / "a.jsonl", rows)
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text("stages:\n  - stage: normalize\n  - stage: dedup\n")
+    results = {}
+    for name, overrides in (("one", []), ("many", ["input.shard_mb=0.005"]), ("p3", ["dedup.partitions=3"])):
+        summary = run_pipeline([source], tmp_path / name, pipeline, overrides)
+        info = json.loads(next((tmp_path / name).glob("*-dedup/_prepare/artifacts/dedup.json")).read_text())
+        removed = {
+            (r["id"], r["dup_of"])
+            for f in (tmp_path / name / "rejects" / "dedup").glob("*.parquet")
+            for r in pq.read_table(f).to_pylist()
+        }
+        results[name] = (summary["stages"][0]["shards"], info, removed)
+    assert results["one"][0] == 1 and results["many"][0] > 10
+    assert results["one"][1]["partitions"] == results["many"][1]["partitions"] == 8
+    assert results["p3"][1]["partitions"] == 3
+    assert len(results["one"][2]) == 10
+    assert results["one"][2] == results["many"][2] == results["p3"][2]

@@ -144,15 +144,19 @@ class ShingleSets:
         return out
 
 
-def _spill(job: MapJob, kind: str, values: np.ndarray, docs: np.ndarray, extra: np.ndarray | None = None) -> None:
-    """Sort (value, doc) by partition and write them with partition offsets, one file per shard."""
+SPILLED = ("values", "docs", "extra")
+
+
+def _spill(job: MapJob, kind: str, values: np.ndarray, docs: np.ndarray, extra: np.ndarray) -> None:
+    """Sort (value, doc, exact key) by partition and write them with partition offsets, one .npy per
+    column: a reducer memory-maps them and reads only its slice, so each spill is read about once
+    in all (an .npz is read whole by every reducer: shards x partitions)."""
     part = (values % np.uint64(job.partitions)).astype(np.int64)
     order = np.argsort(part, kind="stable")
-    offsets = np.searchsorted(part[order], np.arange(job.partitions + 1))
-    payload = {"values": values[order], "docs": docs[order], "offsets": offsets}
-    if extra is not None:
-        payload["extra"] = extra[order]
-    np.savez(job.work / KEYS / f"{kind}-{job.index:06d}.npz", **payload)
+    stem = job.work / KEYS / f"{kind}-{job.index:06d}"
+    np.save(f"{stem}.offsets.npy", np.searchsorted(part[order], np.arange(job.partitions + 1)))
+    for name, column in zip(SPILLED, (values, docs, extra), strict=True):
+        np.save(f"{stem}.{name}.npy", column[order])
 
 
 class Signatures:
@@ -223,16 +227,15 @@ def reduce_partition(job: ReduceJob) -> dict[str, int]:
 
 def _load(job: ReduceJob, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(key, exact key, document) of this partition from every shard's spill, sorted."""
-    values, docs, extra = [], [], []
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in SPILLED}
     for shard in range(job.shards):
-        with np.load(job.work / KEYS / f"{kind}-{shard:06d}.npz") as f:
-            lo, hi = f["offsets"][job.partition], f["offsets"][job.partition + 1]
-            values.append(f["values"][lo:hi])
-            docs.append(f["docs"][lo:hi])
-            extra.append(f["extra"][lo:hi])
-    value = np.concatenate(values) if values else np.empty(0, np.uint64)
-    doc = np.concatenate(docs) if docs else np.empty(0, np.uint64)
-    tie = np.concatenate(extra) if extra else np.empty(0, np.uint64)
+        stem = job.work / KEYS / f"{kind}-{shard:06d}"
+        offsets = np.load(f"{stem}.offsets.npy")
+        lo, hi = int(offsets[job.partition]), int(offsets[job.partition + 1])
+        if hi > lo:
+            for name in SPILLED:
+                columns[name].append(np.array(np.load(f"{stem}.{name}.npy", mmap_mode="r")[lo:hi]))
+    value, doc, tie = (np.concatenate(columns[n]) if columns[n] else np.empty(0, np.uint64) for n in SPILLED)
     order = np.lexsort((doc, tie, value))
     return value[order], tie[order], doc[order]
 

@@ -9,6 +9,7 @@ with the survivor's id and the estimated Jaccard similarity (`dup_of`, `dup_jacc
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -38,7 +39,10 @@ class DedupConfig:
     fp_weight: float = field(default=0.2, metadata={"help": "weight of false positives when choosing bands x rows"})
     fn_weight: float = field(default=0.8, metadata={"help": "weight of false negatives when choosing bands x rows"})
     partitions: int = field(
-        default=0, metadata={"help": "key partitions of the shuffle; 0 = one per shard (at least 8)"}
+        default=0, metadata={"help": "key partitions of the shuffle; 0 = from the data size (see partition_mb)"}
+    )
+    partition_mb: float = field(
+        default=256.0, metadata={"help": "MB of spilled keys per partition when partitions = 0 (reducer memory)"}
     )
     verify: bool = field(
         default=True, metadata={"help": "exact Jaccard on shingles for pairs estimated near the threshold"}
@@ -57,6 +61,8 @@ class DedupConfig:
             raise CleaningError("dedup.threshold must be in (0, 1]")
         if self.ngram < 1 or self.num_perm < 2 or self.partitions < 0 or self.max_bucket < 2:
             raise CleaningError("dedup: needs ngram >= 1, num_perm >= 2, partitions >= 0, max_bucket >= 2")
+        if not self.partition_mb > 0:
+            raise CleaningError("dedup.partition_mb must be above 0")
 
 
 @register
@@ -83,7 +89,7 @@ class Dedup(Stage):
         # then a candidate with P ~0.99 (0.74 with bands for the threshold itself, 12 x 10 at 0.8)
         candidates_at = config.threshold - (config.verify_margin if config.verify else 0.0)
         bands, rows = lsh_params(max(candidates_at, 0.05), config.num_perm, config.fp_weight, config.fn_weight)
-        partitions = config.partitions or max(8, len(ctx.shards))
+        partitions = config.partitions or _partitions_for(ctx.shards, bands, config.partition_mb)
         work = ctx.workdir / "work"
         for sub in (cluster.DOCS, cluster.SIGS, cluster.KEYS, cluster.EDGES, cluster.SHINGLES):
             (work / sub).mkdir(parents=True)
@@ -121,6 +127,7 @@ class Dedup(Stage):
             "pairs_not_compared": sum(r["pairs_not_compared"] for r in reduced),
             "seconds": round(time.perf_counter() - started, 2),
             "removal_partitions": removal_parts,
+            "partitions": partitions,
             **result.stats,
         }
         ctx.log(f"{stats['removed_exact']:,} exact and {stats['removed_near']:,} near duplicates to remove")
@@ -150,6 +157,13 @@ class Dedup(Stage):
             table = pq.read_table(path).to_pylist() if path.is_file() else []
             self._loaded[part] = {(r["source"], r["line"]): (r["kept_id"], r["jaccard"], r["reason"]) for r in table}
         return self._loaded[part]
+
+
+def _partitions_for(shards: list[Path], bands: int, partition_mb: float) -> int:
+    """Enough partitions that each reducer holds about `partition_mb` of keys (a band key per band
+    and an exact key per document, 24 bytes each): the count follows the data, not the shard count."""
+    docs = sum(pq.ParquetFile(s).metadata.num_rows for s in shards)
+    return max(8, math.ceil(docs * (bands + 1) * 24 / (partition_mb * 1e6)))
 
 
 def _write_removals(workdir: Path, removed: pa.Table, parts: int) -> None:
