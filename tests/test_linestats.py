@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 from rich.console import Console
 
 from cleaning.pipeline import load_pipeline
@@ -111,3 +112,38 @@ def test_class_table_matches_the_metrics_definitions() -> None:
     assert np.array_equal((table & cc.KATA) != 0, katakana_mask(cp))
     assert np.array_equal((table & cc.KANJI) != 0, kanji_mask(cp))
     assert np.array_equal((table & cc.SYMBOL) != 0, symbol_mask(cp))
+
+
+def test_partitions_follow_the_spill_size_and_do_not_change_any_count(tmp_path: Path) -> None:
+    """Partitions are ranges of spill buckets cut at ~partition_mb (they were a constant 16, each
+    holding 1/16 of the corpus); the tables are joined into one file per kind however many."""
+    from cleaning.rules.linestats import BUCKETS, CorpusLineStats, count_lines
+
+    hosts = [f"site{h}.example.jp" for h in range(40)]
+    rows = [
+        {"text": f"{PROSE[i % 5]}\n{FOOTER}\n{hosts[h]}のお知らせ{i}件目です。", "url": f"https://{hosts[h]}/p/{i}"}
+        for h in range(40)
+        for i in range(6)
+    ]
+    shard = tmp_path / "docs.parquet"
+    import pyarrow as pa
+
+    pq.write_table(pa.Table.from_pylist(rows), shard)
+    lines = [FOOTER, PROSE[0], PROSE[3], "どこにもない行です。"]
+    docs = [DocLines(lines, host, [0] * len(lines)) for host in hosts[:5]]
+    scanned = scan(*codepoints([line for d in docs for line in d.lines])[:3])[1:]
+    results = {}
+    for name, kwargs in (("one", {"partitions": 1}), ("auto", {"partition_mb": 0.001}), ("fixed", {"partitions": 7})):
+        out = tmp_path / name
+        out.mkdir()
+        count_lines([shard], out, **kwargs)
+        meta = json.loads((out / "linestats.json").read_text())
+        files = sorted(p.name for p in out.iterdir())
+        results[name] = (len(meta["bounds"]) - 1, files, CorpusLineStats(out).lookup(docs, *scanned))
+    assert results["one"][0] == 1 and results["fixed"][0] == 7
+    assert 10 < results["auto"][0] <= BUCKETS, "a thousand rows a partition: the spill decides how many"
+    assert results["one"][1] == results["auto"][1] == results["fixed"][1], "the same files, whatever the count"
+    for key, value in results["one"][2].items():
+        assert np.array_equal(value, results["auto"][2][key]) and np.array_equal(value, results["fixed"][2][key])
+    # FOOTER on all 6 pages of a site, PROSE[0] on 2, PROSE[3] on 1 (a line on one page is not counted)
+    assert results["one"][2]["site_share"].tolist()[:4] == [1.0, pytest.approx(2 / 6), 0.0, 0.0]

@@ -119,7 +119,7 @@ def corpus_stats(view: Any, workdir: Path, partitions: int, map_fn: Callable | N
     shards = sorted(shards_dir.glob("*.parquet"))
     if not shards:
         raise CleaningError(f"no shards in {shards_dir}: the run must have finished the stage before rules")
-    count_lines(shards, workdir, partitions, map_fn)
+    count_lines(shards, workdir, map_fn=map_fn, partitions=partitions)
     return CorpusLineStats(workdir)
 
 

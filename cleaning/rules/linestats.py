@@ -4,14 +4,19 @@ A corpus-wide map-reduce in the rules stage's `prepare` step. Memory is bounded 
 every count is over distinct pages, so the same page crawled twice (in one shard or in two) counts
 once and the result does not depend on how the input was split into files.
 
-  map    (per shard):  for every distinct page, (site-line key, page id) rows partitioned by host,
+  map    (per shard):  for every distinct page, (site-line key, page id) rows bucketed by host,
                        (host, page id) rows for the site's page count, and (line, host) rows
-                       partitioned by line for the cross-site count; one spill file per kind
-  reduce (per part):   distinct pages per site-line key and per host, distinct hosts per line;
+                       bucketed by line for the cross-site count, into 4,096 buckets; .npy files
+                       per kind with bucket offsets, so a reducer reads only its slice
+  plan   (driver):     bucket sizes summed over the spills, then cut into consecutive ranges of
+                       about `partition_mb` of spill each: the partition count follows the data
+                       (a reducer needs about 4x its spill), not a constant
+  reduce (per range):  distinct pages per site-line key and per host, distinct hosts per line;
                        keys seen on at least two pages (or two hosts) are kept, sorted
+  join   (driver):     the ranges' tables copied into one file per kind, streaming
 
-Workers memory-map the sorted arrays of the result, so lookups cost a binary search and the
-operating system shares one copy of the tables between all workers of a machine.
+Workers memory-map the sorted arrays of the result (eight files, however many partitions), so
+lookups cost a binary search and the operating system shares one copy between a machine's workers.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from cleaning.rules.linescan import Scanned, line_hashes
 META = "linestats.json"
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _KINDS = ("site", "hosts", "lines", "tmpl")
+BUCKETS = 4096  # spill buckets; partitions are ranges of them
+ROW_BYTES = 12  # a spilled row: uint64 key and uint32 value
 
 
 def host_hash(host: str) -> np.uint64:
@@ -50,7 +57,6 @@ def site_keys(lines_h: np.ndarray, host_h: np.uint64) -> np.ndarray:
 class MapJob:
     shard: Path
     spill: Path
-    partitions: int
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class ReduceJob:
     spill: Path
     out: Path
     partition: int
+    buckets: tuple[int, int]  # the range of spill buckets this partition reduces
     stems: tuple[str, ...]
 
 
@@ -92,7 +99,7 @@ def map_shard(job: MapJob) -> int:
     _, first = np.unique(pair, return_index=True)
     lh, lo = sc.hashes[first], of[first]
     line_hosts = hosts[lo]
-    parts = np.uint64(job.partitions)
+    parts = np.uint64(BUCKETS)
     # the site of a site-line key is not recoverable from the key, so partition its rows by host
     _spill(job, "site", line_hosts % parts, site_keys(lh, line_hosts), pages[lo])
     _spill(job, "hosts", hosts % parts, hosts, pages)
@@ -113,7 +120,7 @@ def _cat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
 def _spill(job: MapJob, kind: str, part: np.ndarray, keys: np.ndarray, values: np.ndarray) -> None:
     """Rows sorted by partition, with the offsets of each partition: a reducer reads only its slice."""
     order = np.argsort(part, kind="stable")
-    offsets = np.searchsorted(part[order], np.arange(job.partitions + 1, dtype=np.uint64)).astype(np.int64)
+    offsets = np.searchsorted(part[order], np.arange(BUCKETS + 1, dtype=np.uint64)).astype(np.int64)
     stem = job.spill / f"{job.shard.stem}.{kind}"
     np.save(f"{stem}.keys.npy", keys[order])
     np.save(f"{stem}.values.npy", values[order])
@@ -125,7 +132,7 @@ def _load_part(job: ReduceJob, kind: str) -> tuple[np.ndarray, np.ndarray]:
     for stem in job.stems:
         base = job.spill / f"{stem}.{kind}"
         offsets = np.load(f"{base}.offsets.npy")
-        lo, hi = int(offsets[job.partition]), int(offsets[job.partition + 1])
+        lo, hi = int(offsets[job.buckets[0]]), int(offsets[job.buckets[1]])
         if hi > lo:
             keys.append(np.array(np.load(f"{base}.keys.npy", mmap_mode="r")[lo:hi]))
             values.append(np.array(np.load(f"{base}.values.npy", mmap_mode="r")[lo:hi]))
@@ -156,18 +163,61 @@ def reduce_partition(job: ReduceJob) -> int:
     return sites
 
 
-def count_lines(shards: list[Path], out: Path, partitions: int, map_fn=None) -> None:
-    """The whole map-reduce in one place (`map_fn(fn, jobs, label)` runs jobs in parallel)."""
+def count_lines(shards: list[Path], out: Path, partition_mb: float = 512.0, map_fn=None, partitions: int = 0) -> None:
+    """The whole map-reduce in one place (`map_fn(fn, jobs, label)` runs jobs in parallel).
+    `partitions` > 0 fixes the count (tests); 0 cuts about `partition_mb` of spill per partition."""
     run = map_fn or (lambda fn, jobs, _label: [fn(j) for j in jobs])
     spill = out / "spill"
     spill.mkdir(parents=True, exist_ok=True)
-    run(map_shard, [MapJob(s, spill, partitions) for s in shards], "count lines per site")
+    run(map_shard, [MapJob(s, spill) for s in shards], "count lines per site")
     stems = tuple(s.stem for s in shards)
-    sites = run(reduce_partition, [ReduceJob(spill, out, p, stems) for p in range(partitions)], "find common lines")
-    (out / META).write_text(json.dumps({"partitions": partitions, "sites": int(sum(sites))}))
+    bounds = _plan(spill, stems, partition_mb, partitions)
+    jobs = [ReduceJob(spill, out, p, (bounds[p], bounds[p + 1]), stems) for p in range(len(bounds) - 1)]
+    sites = run(reduce_partition, jobs, "find common lines")
+    _join(out, len(jobs))
+    (out / META).write_text(json.dumps({"bounds": bounds, "sites": int(sum(sites))}))
     for path in spill.iterdir():
         path.unlink()
     spill.rmdir()
+
+
+def _plan(spill: Path, stems: tuple[str, ...], partition_mb: float, partitions: int) -> list[int]:
+    """Bucket boundaries of the partitions: equal counts of buckets, or ranges of ~partition_mb."""
+    if partitions > 0:
+        return [round(i * BUCKETS / partitions) for i in range(partitions + 1)]
+    sizes = np.zeros(BUCKETS, dtype=np.int64)
+    for stem in stems:  # streaming: one small offsets file at a time
+        for kind in _KINDS:
+            sizes += np.diff(np.load(spill / f"{stem}.{kind}.offsets.npy"))
+    budget = max(1, int(partition_mb * 1e6 / ROW_BYTES))
+    bounds, filled = [0], 0
+    for bucket, rows in enumerate(sizes.tolist()):
+        if filled and filled + rows > budget:
+            bounds.append(bucket)
+            filled = 0
+        filled += rows
+    bounds.append(BUCKETS)
+    return bounds
+
+
+def _join(out: Path, partitions: int) -> None:
+    """Each kind's per-partition tables copied into one keys/counts file with partition starts."""
+    for kind in _KINDS:
+        parts = [(out / f"{kind}.{p:04d}.keys.npy", out / f"{kind}.{p:04d}.counts.npy") for p in range(partitions)]
+        sizes = [int(np.load(k, mmap_mode="r").shape[0]) for k, _ in parts]
+        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        total = int(starts[-1])
+        keys = np.lib.format.open_memmap(out / f"{kind}.keys.npy", mode="w+", dtype=np.uint64, shape=(total,))
+        counts = np.lib.format.open_memmap(out / f"{kind}.counts.npy", mode="w+", dtype=np.uint32, shape=(total,))
+        for (k, c), lo, hi in zip(parts, starts[:-1], starts[1:], strict=True):
+            keys[lo:hi] = np.load(k, mmap_mode="r")
+            counts[lo:hi] = np.load(c, mmap_mode="r")
+            k.unlink()
+            c.unlink()
+        keys.flush()
+        counts.flush()
+        del keys, counts
+        np.save(out / f"{kind}.starts.npy", starts)
 
 
 class CorpusLineStats(LineStats):
@@ -176,28 +226,31 @@ class CorpusLineStats(LineStats):
     def __init__(self, folder: Path, mmap: bool = True) -> None:
         meta = json.loads((folder / META).read_text())
         mode = "r" if mmap else None
-        self.partitions = int(meta["partitions"])
+        self.bounds = np.asarray(meta["bounds"], dtype=np.int64)
         self.sites = max(int(meta["sites"]), 1)
         self._tables = {
-            kind: [
-                (
-                    np.load(folder / f"{kind}.{p:04d}.keys.npy", mmap_mode=mode),
-                    np.load(folder / f"{kind}.{p:04d}.counts.npy", mmap_mode=mode),
-                )
-                for p in range(self.partitions)
-            ]
+            kind: (
+                np.load(folder / f"{kind}.keys.npy", mmap_mode=mode),
+                np.load(folder / f"{kind}.counts.npy", mmap_mode=mode),
+                np.load(folder / f"{kind}.starts.npy"),
+            )
             for kind in _KINDS
         }
 
+    def _part(self, hashes: np.ndarray | np.uint64) -> np.ndarray:
+        """The partition of a key hash: the range holding its bucket."""
+        return np.searchsorted(self.bounds, np.asarray(hashes) % np.uint64(BUCKETS), side="right") - 1
+
     def _lookup(self, kind: str, part: int, keys: np.ndarray) -> np.ndarray:
-        table, counts = self._tables[kind][part]
+        all_keys, all_counts, starts = self._tables[kind]
+        table, counts = all_keys[starts[part] : starts[part + 1]], all_counts[starts[part] : starts[part + 1]]
         if table.size == 0 or keys.size == 0:
             return np.zeros(keys.size, dtype=np.float32)
         i = np.minimum(np.searchsorted(table, keys), table.size - 1)
         return np.where(table[i] == keys, counts[i], 0).astype(np.float32)
 
     def _host_pages(self, hh: np.uint64) -> tuple[int, float]:
-        part = int(hh % np.uint64(self.partitions))
+        part = int(self._part(hh))
         return part, float(self._lookup("hosts", part, np.array([hh], dtype=np.uint64))[0])
 
     def lookup(
@@ -226,7 +279,7 @@ class CorpusLineStats(LineStats):
                         template[t_idx[lo:hi]] = np.minimum(found / pages, 1.0)
             offset = end
         counts = np.zeros(n, dtype=np.float32)
-        parts = (hashes % np.uint64(self.partitions)).astype(np.int64)
+        parts = self._part(hashes).astype(np.int64)
         for p in np.unique(parts).tolist():
             sel = parts == p
             counts[sel] = self._lookup("lines", p, hashes[sel])
@@ -268,5 +321,5 @@ def stats_for(rows: list[dict[str, str | None]], partitions: int = 1) -> CorpusL
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), shard)
         out = Path(tmp) / "stats"
         out.mkdir()
-        count_lines([shard], out, partitions)
+        count_lines([shard], out, partitions=partitions)
         return CorpusLineStats(out, mmap=False)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cleaning.document import Doc, Reject, StageResult
+from cleaning.errors import CleaningError
 from cleaning.rules.engine import Analysis, RulesEngine
 from cleaning.rules.linestats import META, CorpusLineStats, count_lines
 from cleaning.rules.ruleset import DEFAULT_RULES_DIR, RuleSet, load_rules, rules_fingerprint
@@ -22,9 +23,16 @@ class RulesConfig:
     overrides: dict[str, dict[str, float]] = field(
         default_factory=dict, metadata={"help": "document-rule thresholds, e.g. {doc.too_short: {min: 100}}"}
     )
-    site_partitions: int = field(default=16, metadata={"help": "partitions of the corpus-wide line count"})
+    site_partitions: int = field(
+        default=0, metadata={"help": "partitions of the corpus-wide line count; 0 = from the data size"}
+    )
+    site_partition_mb: float = field(
+        default=512.0, metadata={"help": "MB of spill per partition of the line count (a reducer needs ~4x)"}
+    )
 
     def __post_init__(self) -> None:
+        if self.site_partitions < 0 or not self.site_partition_mb > 0:
+            raise CleaningError("rules: site_partitions must be >= 0 and site_partition_mb above 0")
         # Absolute, so Ray workers with another working directory read the same rules.
         self.rules_dir = str(Path(self.rules_dir).resolve() if self.rules_dir else DEFAULT_RULES_DIR)
 
@@ -51,7 +59,7 @@ class Rules(Stage):
         occurs (the line model's and the site_repeated rule's input)."""
         rules = load_rules(config.rules_dir, config.disable, config.overrides)  # fail fast on bad rules
         if needs_line_stats(rules):
-            count_lines(ctx.shards, ctx.workdir, config.site_partitions, ctx.map)
+            count_lines(ctx.shards, ctx.workdir, config.site_partition_mb, ctx.map, config.site_partitions)
 
     def line_verdicts(self, doc: Doc) -> list[str | None]:
         return self.engine.analyse(doc.text, doc.fields.get("url")).removed_by
