@@ -217,30 +217,32 @@ class Runner:
         ingest_key = sha256_text(repr((INGEST_VERSION, sorted(config_dict(cfg).items()), self.pipeline.batch_docs)))
         base = self.out / "00-ingest"
         units = []
-        for path, source in zip(inputs, source_names(inputs), strict=True):
-            prefix = f"{re.sub(r'[^A-Za-z0-9._-]+', '_', source)}-{sha256_text(source)[:8]}"
-            st = path.stat()
-            key = fingerprint([ingest_key, source, str(st.st_size), str(st.st_mtime_ns)])
+        shard_bytes = int(cfg.shard_mb * 1_000_000)
+        for group in _file_groups(inputs, source_names(inputs), shard_bytes):
+            sources = [source for _, source, _ in group]
+            name = sources[0] if len(group) == 1 else "\n".join(sources)
+            prefix = f"{re.sub(r'[^A-Za-z0-9._-]+', '_', sources[0])}-{sha256_text(name)[:8]}"
+            key = fingerprint(
+                [ingest_key, *(x for _, src, st in group for x in (src, str(st.st_size), str(st.st_mtime_ns)))]
+            )
             done = base / "_done" / f"{prefix}.json"
             task = IngestTask(
-                path=path,
-                source=source,
+                files=[(path, source) for path, source, _ in group],
                 prefix=prefix,
                 shards_dir=base / "shards",
                 rejects_path=self.out / "rejects" / INPUT_STAGE / f"{prefix}.parquet",
                 done_path=done,
                 key=key,
                 reader=cfg,
-                shard_bytes=int(cfg.shard_mb * 1_000_000),
+                shard_bytes=shard_bytes,
                 batch_docs=self.pipeline.batch_docs,
             )
-            units.append(Unit(task, done, key, st.st_size))
+            units.append(Unit(task, done, key, sum(st.st_size for _, _, st in group)))
         markers, timing = self._execute("ingest", units, unit_name="bytes")
         self._clean_dir(base, markers, self.out / "rejects" / INPUT_STAGE)
         files = [
             {
-                "source": u.task.source,
-                "path": str(u.task.path),
+                "files": [{"source": s, "path": str(p)} for p, s in u.task.files],  # type: ignore[union-attr]
                 "bytes": u.docs,
                 "outputs": m["outputs"],
                 "rejects": m["rejects"],
@@ -248,7 +250,7 @@ class Runner:
             for u, m in zip(units, markers, strict=True)
         ]
         manifest = {"stage": "ingest", "version": INGEST_VERSION, "config_key": ingest_key, "config": config_dict(cfg)}
-        write_json_atomic(base / "manifest.json", {**manifest, "files": files})
+        write_json_atomic(base / "manifest.json", {**manifest, "groups": files})
         return markers, timing
 
     def _stage(
@@ -486,6 +488,26 @@ class Runner:
         }
         write_json_atomic(self.out / "summary.json", summary)
         return summary
+
+
+PACK_MIN_GROUPS = 256  # small files are packed, but into at least this many groups (parallelism)
+
+
+def _file_groups(paths: list[Path], sources: list[str], shard_bytes: int) -> list[list[tuple[Path, str, Any]]]:
+    """Consecutive input files, grouped while their sizes add up to at most a shard, or to 1/256 of
+    the input if that is less: one task and its shards per group, so 100,000 small files make a few
+    hundred shards, not 100,000, while a few files still make a task each."""
+    stats = [path.stat() for path in paths]
+    target = min(shard_bytes, max(1, sum(st.st_size for st in stats) // PACK_MIN_GROUPS))
+    groups: list[list[tuple[Path, str, Any]]] = []
+    size = 0
+    for path, source, st in zip(paths, sources, stats, strict=True):
+        if not groups or size + st.st_size > target:
+            groups.append([])
+            size = 0
+        groups[-1].append((path, source, st))
+        size += st.st_size
+    return groups
 
 
 def _finished(unit: Unit) -> dict[str, Any] | None:

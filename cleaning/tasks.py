@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,10 +60,10 @@ def load_stage_class(ref: str) -> type[Stage]:
 
 @dataclass
 class IngestTask:
-    """Read one input file into shards of at most `shard_bytes` of text each."""
+    """Read input files into shards of at most `shard_bytes` of text each. One large file, or a
+    group of small ones: small files share shards, so the shard count follows the data size."""
 
-    path: Path
-    source: str
+    files: list[tuple[Path, str]]  # (path, source name)
     prefix: str
     shards_dir: Path
     rejects_path: Path
@@ -74,7 +75,8 @@ class IngestTask:
 
     @property
     def label(self) -> str:
-        return self.source
+        first = self.files[0][1]
+        return first if len(self.files) == 1 else f"{first} (+{len(self.files) - 1:,} files)"
 
     def run(self, cache: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
@@ -96,13 +98,13 @@ class IngestTask:
                 buffer.clear()
 
         try:
-            for item in read_records(self.path, self.source, self.reader):
+            for item, source in _records(self.files, self.reader):
                 stats.docs_in += 1
                 if isinstance(item, BadRecord):
-                    bad.append(item)
+                    bad.append((source, item))
                     stats.rejected[f"input.{item.reason}"] += 1
                     if len(warnings) < MAX_WARNINGS:
-                        warnings.append(f"{self.source}:{item.line}: {item.reason}: {item.detail}")
+                        warnings.append(f"{source}:{item.line}: {item.reason}: {item.detail}")
                     continue
                 size = len(item.text.encode("utf-8", "surrogatepass"))
                 stats.kept += 1
@@ -123,13 +125,13 @@ class IngestTask:
             if writer is not None:
                 writer.abort()
             raise
-        rejects = _write_input_rejects(bad, self.source, self.rejects_path)
+        rejects = _write_input_rejects(bad, self.rejects_path)
         stats.chars_in = stats.chars_out
         stats.seconds = time.perf_counter() - start
         stats.peak_rss_mb = peak_rss_mb()
         hidden = len(bad) - len(warnings)
         if hidden > 0:
-            warnings.append(f"{self.source}: {hidden} more bad records (all in {self.rejects_path.name})")
+            warnings.append(f"{self.label}: {hidden} more bad records (all in {self.rejects_path.name})")
         marker = {
             "key": self.key,
             "outputs": outputs,
@@ -141,7 +143,13 @@ class IngestTask:
         return marker
 
 
-def _write_input_rejects(bad: list[BadRecord], source: str, path: Path) -> dict[str, Any] | None:
+def _records(files: list[tuple[Path, str]], reader: ReaderConfig) -> Iterator[tuple[Doc | BadRecord, str]]:
+    for path, source in files:
+        for item in read_records(path, source, reader):
+            yield item, source
+
+
+def _write_input_rejects(bad: list[tuple[str, BadRecord]], path: Path) -> dict[str, Any] | None:
     if not bad:
         path.unlink(missing_ok=True)
         return None
@@ -155,7 +163,7 @@ def _write_input_rejects(bad: list[BadRecord], source: str, path: Path) -> dict[
             "reject_reason": f"input.{b.reason}",
             "reject_detail": b.detail,
         }
-        for b in bad
+        for source, b in bad
     ]
     writer = ShardWriter(path, INPUT_REJECT_SCHEMA)
     writer.write(pa.Table.from_pylist(rows, schema=INPUT_REJECT_SCHEMA))

@@ -252,3 +252,27 @@ def test_bundled_sample_is_reproducible_from_its_generator(tmp_path: Path, sampl
     assert [p.name for p in committed] == sorted(p.name for p in tmp_path.glob("*.jsonl.gz"))
     for path in committed:  # compare decompressed: gzip bytes may differ between zlib builds
         assert gzip.decompress(path.read_bytes()) == gzip.decompress((tmp_path / path.name).read_bytes())
+
+
+def test_many_small_files_are_packed_into_few_shards_and_every_record_keeps_its_source(tmp_path: Path) -> None:
+    """600 one-line files: 256-512 groups (a task and a shard each), not 600; source and line per record,
+    the bad record's reject names its own file, and a rerun resumes every group."""
+    from cleaning.runner import PACK_MIN_GROUPS
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(600):
+        record = {"id": f"s{i}", "text": f"小さなファイル{i}の文書です。"} if i != 417 else {"id": "bad"}
+        (folder / f"{i:04d}.jsonl").write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    summary = run([folder], out)
+    shards = summary["stages"][0]["shards"]
+    assert PACK_MIN_GROUPS <= shards <= 2 * PACK_MIN_GROUPS, shards  # groups of ~1/256 of the input
+    rows = [r for f in (out / "01-normalize" / "shards").glob("*.parquet") for r in pq.read_table(f).to_pylist()]
+    assert len(rows) == 599 and all(r["source"] == f"{int(r['id'][1:]):04d}.jsonl" and r["line"] == 1 for r in rows)
+    [bad] = [r for f in (out / "rejects" / "_input").glob("*.parquet") for r in pq.read_table(f).to_pylist()]
+    assert (bad["source"], bad["line"], bad["reject_reason"]) == ("0417.jsonl", 1, "input.missing_text")
+    markers = {p: p.stat().st_mtime_ns for p in (out / "00-ingest" / "_done").iterdir()}
+    assert len(markers) == shards
+    run([folder], out)
+    assert {p: p.stat().st_mtime_ns for p in (out / "00-ingest" / "_done").iterdir()} == markers
