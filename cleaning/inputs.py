@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cleaning.errors import CleaningError
 from cleaning.readers import is_supported
@@ -157,6 +158,26 @@ def source_names(paths: list[Path]) -> list[str]:
     resolved = [p.resolve() for p in paths]
     root = Path(os.path.commonpath([p.parent for p in resolved]))
     return [str(p.relative_to(root)) for p in resolved]
+
+
+PACK_MIN_GROUPS = 256  # small files are packed, but into at least this many groups (parallelism)
+
+
+def file_groups(paths: list[Path], sources: list[str], shard_bytes: int) -> list[list[tuple[Path, str, Any]]]:
+    """Consecutive input files, grouped while their sizes add up to at most a shard, or to 1/256 of
+    the input if that is less: one task and its shards per group, so 100,000 small files make a few
+    hundred shards, not 100,000, while a few files still make a task each."""
+    stats = [path.stat() for path in paths]
+    target = min(shard_bytes, max(1, sum(st.st_size for st in stats) // PACK_MIN_GROUPS))
+    groups: list[list[tuple[Path, str, Any]]] = []
+    size = 0
+    for path, source, st in zip(paths, sources, stats, strict=True):
+        if not groups or size + st.st_size > target:
+            groups.append([])
+            size = 0
+        groups[-1].append((path, source, st))
+        size += st.st_size
+    return groups
 
 
 def _count(n: int, noun: str) -> str:

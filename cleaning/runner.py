@@ -25,7 +25,7 @@ from rich.markup import escape
 
 from cleaning.errors import NO_SPACE, CleaningError
 from cleaning.executor import LocalExecutor, RayExecutor, TaskFailed, make_executor
-from cleaning.inputs import resolve_inputs, source_names
+from cleaning.inputs import file_groups, resolve_inputs, source_names
 from cleaning.memory import peak_rss_mb, reset_peak
 from cleaning.outputlock import OutputLock
 from cleaning.pipeline import Pipeline, StageSpec
@@ -218,7 +218,7 @@ class Runner:
         base = self.out / "00-ingest"
         units = []
         shard_bytes = int(cfg.shard_mb * 1_000_000)
-        for group in _file_groups(inputs, source_names(inputs), shard_bytes):
+        for group in file_groups(inputs, source_names(inputs), shard_bytes):
             sources = [source for _, source, _ in group]
             name = sources[0] if len(group) == 1 else "\n".join(sources)
             prefix = f"{re.sub(r'[^A-Za-z0-9._-]+', '_', sources[0])}-{sha256_text(name)[:8]}"
@@ -488,26 +488,6 @@ class Runner:
         }
         write_json_atomic(self.out / "summary.json", summary)
         return summary
-
-
-PACK_MIN_GROUPS = 256  # small files are packed, but into at least this many groups (parallelism)
-
-
-def _file_groups(paths: list[Path], sources: list[str], shard_bytes: int) -> list[list[tuple[Path, str, Any]]]:
-    """Consecutive input files, grouped while their sizes add up to at most a shard, or to 1/256 of
-    the input if that is less: one task and its shards per group, so 100,000 small files make a few
-    hundred shards, not 100,000, while a few files still make a task each."""
-    stats = [path.stat() for path in paths]
-    target = min(shard_bytes, max(1, sum(st.st_size for st in stats) // PACK_MIN_GROUPS))
-    groups: list[list[tuple[Path, str, Any]]] = []
-    size = 0
-    for path, source, st in zip(paths, sources, stats, strict=True):
-        if not groups or size + st.st_size > target:
-            groups.append([])
-            size = 0
-        groups[-1].append((path, source, st))
-        size += st.st_size
-    return groups
 
 
 def _finished(unit: Unit) -> dict[str, Any] | None:

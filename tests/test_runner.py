@@ -257,7 +257,7 @@ def test_bundled_sample_is_reproducible_from_its_generator(tmp_path: Path, sampl
 def test_many_small_files_are_packed_into_few_shards_and_every_record_keeps_its_source(tmp_path: Path) -> None:
     """600 one-line files: 256-512 groups (a task and a shard each), not 600; source and line per record,
     the bad record's reject names its own file, and a rerun resumes every group."""
-    from cleaning.runner import PACK_MIN_GROUPS
+    from cleaning.inputs import PACK_MIN_GROUPS
 
     folder = tmp_path / "in"
     folder.mkdir()
