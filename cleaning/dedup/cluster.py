@@ -382,6 +382,30 @@ def _greedy_survivors(graph: Any, copy_group: np.ndarray, order: np.ndarray) -> 
     return kept_of
 
 
+@dataclass(frozen=True)
+class ResolveJob:
+    work: Path
+    partitions: int
+    threshold: float
+    exact_jaccard: bool
+    out: Path  # the stage's artifacts folder: removals/ goes there
+    removal_parts: int
+
+
+def resolve_and_write(job: ResolveJob) -> dict[str, Any]:
+    """`resolve`, then the removal table split by source into parts the stage loads lazily. Run as a
+    task, so the driver holds only the returned counts, never a row per duplicate."""
+    result = resolve(job.work, job.partitions, job.threshold, job.exact_jaccard)
+    folder = job.out / REMOVALS
+    folder.mkdir()
+    removed = result.removed
+    owner = np.array([removal_partition(s, job.removal_parts) for s in removed["source"].to_pylist()], np.int64)
+    for part in np.unique(owner).tolist():
+        table = removed.filter(pa.array(owner == part)).sort_by([("source", "ascending"), ("line", "ascending")])
+        pq.write_table(table, folder / f"{part:05d}.parquet")
+    return result.stats
+
+
 def _node_table(work: Path, nodes: np.ndarray) -> pa.Table:
     """Attributes of the documents in some pair, read shard by shard, in `nodes` order."""
     parts = []

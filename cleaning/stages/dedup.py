@@ -107,9 +107,9 @@ class Dedup(Stage):
                 for p in range(partitions)
             ]
             reduced = ctx.map(cluster.reduce_partition, reduce_jobs, "find duplicate pairs")
-            result = cluster.resolve(work, partitions, config.threshold, exact_jaccard=config.verify)
             removal_parts = max(8, len(ctx.shards))
-            _write_removals(ctx.workdir, result.removed, removal_parts)
+            resolve = cluster.ResolveJob(work, partitions, config.threshold, config.verify, ctx.workdir, removal_parts)
+            [resolved] = ctx.map(cluster.resolve_and_write, [resolve], "choose survivors")  # in a worker
         finally:
             shutil.rmtree(work, ignore_errors=True)
         stats = {
@@ -128,7 +128,7 @@ class Dedup(Stage):
             "seconds": round(time.perf_counter() - started, 2),
             "removal_partitions": removal_parts,
             "partitions": partitions,
-            **result.stats,
+            **resolved,
         }
         ctx.log(f"{stats['removed_exact']:,} exact and {stats['removed_near']:,} near duplicates to remove")
         write_json_atomic(ctx.workdir / INFO, stats)
@@ -164,15 +164,3 @@ def _partitions_for(shards: list[Path], bands: int, partition_mb: float) -> int:
     and an exact key per document, 24 bytes each): the count follows the data, not the shard count."""
     docs = sum(pq.ParquetFile(s).metadata.num_rows for s in shards)
     return max(8, math.ceil(docs * (bands + 1) * 24 / (partition_mb * 1e6)))
-
-
-def _write_removals(workdir: Path, removed: pa.Table, parts: int) -> None:
-    folder = workdir / cluster.REMOVALS
-    folder.mkdir()
-    sources = removed["source"].to_pylist()
-    owner = [cluster.removal_partition(s, parts) for s in sources]
-    for part in sorted(set(owner)):
-        mask = pa.array([o == part for o in owner])
-        table = removed.filter(mask)
-        table = table.sort_by([("source", "ascending"), ("line", "ascending")])
-        pq.write_table(table, folder / f"{part:05d}.parquet")
