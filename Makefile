@@ -15,7 +15,7 @@ CRAWL ?= ../shared/data/web/cc-main-2023-50_ja_pages.jsonl.gz
 # a run over CRAWL, where train-quality finds the labelled pages
 CRAWL_RUN ?= out/crawl
 
-.PHONY: clean-ja eval train-rules train-quality report-check test lint format bench bench-quick venv clean
+.PHONY: clean-ja eval train-rules train-quality report-check test lint format bench bench-quick bench-scale venv clean
 
 venv: $(BIN)/.installed
 
@@ -74,6 +74,11 @@ bench: venv
 # compare the ratios of two runs, not their absolute seconds.
 bench-quick: venv
 	$(BIN)/python bench/pipeline_bench.py --quick $(BENCH_ARGS)
+
+# How each stage's cost grows with the corpus (50, 150, 450 MB with hosts growing, then 20,000 small
+# files), and a 1 TB / 64-core projection from it; bench/results/scale-<date>.{json,md}. ~10 minutes.
+bench-scale: venv
+	$(BIN)/python bench/scale_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf out .pytest_cache

@@ -49,6 +49,15 @@ def load_pages(paths: list[Path]) -> list[dict]:
     return pages
 
 
+def new_host(url: str | None, copy: int) -> str | None:
+    """The same path on a host of its own per copy (`c3.example.jp`): real crawls grow in hosts as
+    they grow in pages, which the corpus-wide site statistics must be measured against."""
+    if not url or "://" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://c{copy}.{rest}"
+
+
 def rewrite(page: dict, copy: int, rng: random.Random, pool: list[str]) -> dict:
     """One page of copy `copy` (>= 1): a near-duplicate or a new page made of real lines."""
     lines = page["text"].split("\n")
@@ -69,8 +78,9 @@ def rewrite(page: dict, copy: int, rng: random.Random, pool: list[str]) -> dict:
     }
 
 
-def build(target_mb: float, out: Path, seed: int = 0) -> Path:
-    """Write the corpus into `out` unless an identical one is there; returns `out`."""
+def build(target_mb: float, out: Path, seed: int = 0, grow_hosts: bool = False) -> Path:
+    """Write the corpus into `out` unless an identical one is there; returns `out`. With `grow_hosts`
+    every copy after the first lives on hosts of its own (see `new_host`)."""
     paths = sources()
     if not paths:
         sys.exit(f"bench corpus: no *.jsonl.gz in {WEB} (is ../shared present?)")
@@ -79,6 +89,7 @@ def build(target_mb: float, out: Path, seed: int = 0) -> Path:
         "mb": target_mb,
         "seed": seed,
         "sources": [[p.name, p.stat().st_size] for p in paths],
+        **({"grow_hosts": True} if grow_hosts else {}),
     }
     marker = out / "corpus.json"
     if marker.is_file() and json.loads(marker.read_text()).get("spec") == spec:
@@ -106,6 +117,8 @@ def build(target_mb: float, out: Path, seed: int = 0) -> Path:
     while written < target:
         for page in pages:
             record = page if copy == 0 else rewrite(page, copy, rng, pool)
+            if grow_hosts and copy:
+                record["url"] = new_host(record["url"], copy)
             size = len(record["text"].encode())
             if handle is None or part_bytes >= FILE_MB * 1e6:
                 if handle:

@@ -1,0 +1,207 @@
+"""`make bench-scale`: how every stage's cost grows with the corpus, and a 1 TB projection from it.
+
+Runs the default pipeline (pipelines/ja.yaml, Ray, all CPUs) on bench corpora of growing size
+(default 50, 150 and 450 MB) whose host count grows with size (bench/corpus.py --grow-hosts: every
+copy of a page on a host of its own, as real crawls grow), then once on 20,000 one-record files.
+Per size and stage: wall time (with its corpus-wide and closing steps), the driver's and the largest
+worker's peak memory; per run: peak temporary disk under OUTPUT and peak file count (sampled every
+second). Per stage: the growth exponent of wall time between consecutive sizes (1 = linear).
+The projection to 1 TB on 64 cores fits each stage's time as a·size^b through the two largest sizes
+and divides by 32 (64 cores / 2 here); its assumptions are written next to it. Results go to
+bench/results/scale-DATE.{json,md}. Not part of the unit tests: it takes about 10 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import corpus as bench_corpus  # bench/corpus.py (this script's folder is on sys.path)
+
+ROOT = Path(__file__).resolve().parent.parent
+TB = 1e6  # MB in a terabyte
+
+
+class DiskSampler:
+    """Peak bytes and file count under a folder, sampled from a thread while a run goes on."""
+
+    def __init__(self, folder: Path, every: float = 1.0) -> None:
+        self.folder, self.every = folder, every
+        self.peak_bytes = self.peak_files = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> DiskSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def _sample(self) -> None:
+        size = files = 0
+        for dirpath, _, names in os.walk(self.folder):
+            for name in names:
+                try:
+                    size += os.stat(os.path.join(dirpath, name)).st_size
+                    files += 1
+                except OSError:
+                    continue
+        self.peak_bytes, self.peak_files = max(self.peak_bytes, size), max(self.peak_files, files)
+
+
+def run_pipeline(inputs: Path, out: Path) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "cleaning", "run", str(ROOT / "pipelines" / "ja.yaml")]
+    cmd += ["--input", str(inputs), "--output", str(out), "--no-progress"]
+    started = time.perf_counter()
+    with DiskSampler(out) as disk:
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"run failed:\n{done.stderr[-3000:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    stages = {
+        s["stage"]: {
+            "wall_s": s["wall_seconds"] + (s.get("finish") or {}).get("seconds", 0.0),
+            "corpus_wide_s": s.get("prepare_seconds", 0.0),
+            "driver_peak_mb": s.get("driver_peak_rss_mb"),
+            "worker_peak_mb": s.get("peak_rss_mb"),
+            "shards": s["shards"],
+        }
+        for s in summary["stages"]
+    }
+    return {
+        "wall_s": round(time.perf_counter() - started, 1),
+        "stages": stages,
+        "peak_disk_mb": round(disk.peak_bytes / 1e6, 1),
+        "peak_files": disk.peak_files,
+        "docs": summary["conservation"]["records_in"],
+    }
+
+
+def small_files(source: Path, folder: Path, count: int) -> Path:
+    """`count` one-record files made from the first records of a corpus file (100 per folder)."""
+    import gzip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with gzip.open(next(iter(sorted(source.glob("*.jsonl.gz")))), "rt", encoding="utf-8") as f:
+        for i, line in zip(range(count), f, strict=False):
+            sub = folder / f"{i // 100:04d}"
+            sub.mkdir(exist_ok=True)
+            (sub / f"{i:06d}.jsonl").write_text(line, encoding="utf-8")
+    return folder
+
+
+def exponents(sizes: list[float], runs: list[dict[str, Any]]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for stage in runs[0]["stages"]:
+        values = []
+        for i in range(len(sizes) - 1):
+            (s1, r1), (s2, r2) = (sizes[i], runs[i]), (sizes[i + 1], runs[i + 1])
+            t1, t2 = r1["stages"][stage]["wall_s"], r2["stages"][stage]["wall_s"]
+            values.append(round(math.log(max(t2, 1e-3) / max(t1, 1e-3)) / math.log(s2 / s1), 2))
+        out[stage] = values
+    return out
+
+
+def projection(sizes: list[float], runs: list[dict[str, Any]], cores: int) -> dict[str, Any]:
+    """Each stage's time as a·size^b through the two largest runs, at 1 TB, divided by 64/cores."""
+    (s1, r1), (s2, r2) = list(zip(sizes, runs, strict=True))[-2:]
+    hours = {}
+    for stage in r2["stages"]:
+        t1, t2 = max(r1["stages"][stage]["wall_s"], 1e-3), max(r2["stages"][stage]["wall_s"], 1e-3)
+        b = math.log(t2 / t1) / math.log(s2 / s1)
+        hours[stage] = round(t2 * (TB / s2) ** b / (64 / cores) / 3600, 2)
+    return {
+        "hours_by_stage": hours,
+        "hours": round(sum(hours.values()), 1),
+        "assumptions": [
+            f"each stage's wall time follows a*size^b through the {s1:g} and {s2:g} MB runs (b per stage as measured)",
+            f"64 cores do the work of {cores} here {64 // cores}x faster (perfect scaling, corpus-wide steps too)",
+            "the bench corpus's hosts grow with size; its text is rewritten copies of the shared web pages",
+            "memory and disk are not limits (see the peaks: they are measured, not projected)",
+        ],
+    }
+
+
+def markdown(results: dict[str, Any]) -> str:
+    sizes = results["sizes_mb"]
+    lines = [f"# Scale benchmark {results['date']} ({results['cores']} cores)", ""]
+    head = (
+        "| stage | "
+        + " | ".join(f"{s:g} MB wall s" for s in sizes)
+        + " | growth exponents | driver peak MB | worker peak MB |"
+    )
+    lines += [head, "|" + "---|" * (len(sizes) + 4)]
+    for stage, exps in results["exponents"].items():
+        walls = [f"{r['stages'][stage]['wall_s']:.1f}" for r in results["runs"]]
+        drivers = " / ".join(f"{r['stages'][stage]['driver_peak_mb'] or 0:.0f}" for r in results["runs"])
+        workers = " / ".join(f"{r['stages'][stage]['worker_peak_mb'] or 0:.0f}" for r in results["runs"])
+        lines.append(f"| {stage} | " + " | ".join(walls) + f" | {', '.join(map(str, exps))} | {drivers} | {workers} |")
+    lines += ["", "| size MB | run wall s | peak temporary disk MB | × raw | peak files |", "|---|---|---|---|---|"]
+    for size, run in zip(sizes, results["runs"], strict=True):
+        disk = run["peak_disk_mb"]
+        lines.append(f"| {size:g} | {run['wall_s']} | {disk} | {disk / size:.2f} | {run['peak_files']} |")
+    if results.get("small_files"):
+        sf = results["small_files"]
+        lines += [
+            "",
+            f"{sf['files']:,} one-record files: {sf['run']['wall_s']} s, "
+            f"{sf['run']['stages']['ingest']['shards']} shards.",
+        ]
+    p = results["projection"]
+    lines += ["", f"Projected 1 TB on 64 cores: **{p['hours']} h** ({p['hours_by_stage']}).", "", "Assumptions:"]
+    lines += [f"- {a}" for a in p["assumptions"]]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, nargs="+", default=[50.0, 150.0, 450.0])
+    parser.add_argument("--small-files", type=int, default=20_000)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    sizes = sorted(args.mb)
+    cores = os.cpu_count() or 1
+    results: dict[str, Any] = {"date": date.today().isoformat(), "cores": cores, "sizes_mb": sizes, "runs": []}
+    with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
+        for size in sizes:
+            folder = bench_corpus.build(size, ROOT / "bench" / ".cache" / f"corpus-{size:g}mb-hosts", grow_hosts=True)
+            run = run_pipeline(folder, Path(tmp) / f"out-{size:g}")
+            results["runs"].append(run)
+            print(
+                f"{size:g} MB: {run['wall_s']} s, disk {run['peak_disk_mb']} MB, files {run['peak_files']}", flush=True
+            )
+        if args.small_files:
+            files = small_files(folder, Path(tmp) / "small", args.small_files)
+            results["small_files"] = {"files": args.small_files, "run": run_pipeline(files, Path(tmp) / "out-small")}
+            print(f"{args.small_files} files: {results['small_files']['run']['wall_s']} s", flush=True)
+    results["exponents"] = exponents(sizes, results["runs"])
+    results["projection"] = projection(sizes, results["runs"], cores)
+    text = markdown(results)
+    print(text)
+    if not args.no_write:
+        dest = ROOT / "bench" / "results" / f"scale-{results['date']}"
+        dest.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+        dest.with_suffix(".md").write_text(text)
+        print(f"wrote {dest}.json and .md")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()
