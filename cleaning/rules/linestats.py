@@ -10,7 +10,7 @@ once and the result does not depend on how the input was split into files.
                        per kind with bucket offsets, so a reducer reads only its slice
   plan   (driver):     bucket sizes summed over the spills, then cut into consecutive ranges of
                        about `partition_mb` of spill each: the partition count follows the data
-                       (a reducer needs about 4x its spill), not a constant
+                       (a reducer needs several times its spill), not a constant
   reduce (per range):  distinct pages per site-line key and per host, distinct hosts per line;
                        keys seen on at least two pages (or two hosts) are kept, sorted
   join   (driver):     the ranges' tables copied into one file per kind, streaming
@@ -163,7 +163,7 @@ def reduce_partition(job: ReduceJob) -> int:
     return sites
 
 
-def count_lines(shards: list[Path], out: Path, partition_mb: float = 512.0, map_fn=None, partitions: int = 0) -> None:
+def count_lines(shards: list[Path], out: Path, partition_mb: float = 128.0, map_fn=None, partitions: int = 0) -> None:
     """The whole map-reduce in one place (`map_fn(fn, jobs, label)` runs jobs in parallel).
     `partitions` > 0 fixes the count (tests); 0 cuts about `partition_mb` of spill per partition."""
     run = map_fn or (lambda fn, jobs, _label: [fn(j) for j in jobs])

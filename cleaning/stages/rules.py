@@ -27,7 +27,8 @@ class RulesConfig:
         default=0, metadata={"help": "partitions of the corpus-wide line count; 0 = from the data size"}
     )
     site_partition_mb: float = field(
-        default=512.0, metadata={"help": "MB of spill per partition of the line count (a reducer needs ~4x)"}
+        default=128.0,
+        metadata={"help": "MB of spill per partition of the line count (a reducer needs several times that)"},
     )
 
     def __post_init__(self) -> None:
