@@ -503,13 +503,13 @@ def main() -> None:
         err.print(f"[red]error:[/red] {escape(os_error_line(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except Exception as exc:  # click's own usage errors (typer bundles its own copy of click)
-        for errors in _click_exception_modules():
-            if isinstance(exc, errors.ClickException):
+        for errors in _click_exception_modules():  # not every click copy has every class (typer's has no Exit)
+            if isinstance(exc, getattr(errors, "ClickException", ())):
                 _show_click_error(exc, errors)
-                sys.exit(exc.exit_code)
-            if isinstance(exc, errors.Exit):
-                sys.exit(exc.exit_code)
-            if isinstance(exc, errors.Abort):
+                sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+            if isinstance(exc, getattr(errors, "Exit", ())):
+                sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+            if isinstance(exc, getattr(errors, "Abort", ())):
                 err.print("interrupted")
                 sys.exit(130)
         raise

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from cleaning.errors import CleaningError
+from cleaning.errors import CleaningError, os_error_text
 from cleaning.memory import peak_rss_mb, reset_peak
 
 
@@ -27,7 +27,7 @@ class TaskFailed(Exception):
     def __init__(self, task: Task, error: BaseException) -> None:
         what = f"{type(error).__name__}: {error}"
         if isinstance(error, OSError) and error.strerror:  # the machine's error: no class name, no errno
-            what = error.strerror + (f" ({error.filename})" if error.filename else "")
+            what = os_error_text(error)
         super().__init__(f"{task.label}: {what}")
         self.task = task
         self.error = error

@@ -106,14 +106,12 @@ class Runner:
         start = time.perf_counter()
         if self.options.progress:
             self.ticker.start()
-        fresh = []
         try:
             write_json_atomic(self.out / "run.json", self._describe(inputs))
             self._fresh = False
             self.ticker.where = f"stage 1 of {len(self.pipeline.stages) + 1}"
             markers, timing = self._ingest(inputs)
             stages = [self._keep_timings(aggregate("ingest", markers, *timing), previous.get("ingest"))]
-            fresh.append(self._fresh)
             self._check_something_was_read(stages[0])
             shards = _outputs(markers, self.out / "00-ingest" / "shards")
             for index, spec in enumerate(self.pipeline.stages, 1):
@@ -124,7 +122,6 @@ class Runner:
                 stats["peak_rss_mb"] = max(stats["peak_rss_mb"], extra.pop("map_peak_rss_mb"))
                 stats.update(extra)
                 stages.append(self._keep_timings(stats, previous.get(spec.name)))
-                fresh.append(self._fresh)
                 shards = _outputs(markers, self._stage_dir(index, spec) / "shards")
                 write_json_atomic(self._stage_dir(index, spec) / "stats.json", stages[-1])
             write_json_atomic(self.out / "00-ingest" / "stats.json", stages[0])
@@ -137,7 +134,7 @@ class Runner:
         check_chain(stages)
         self._remove_stale_stage_dirs()
         wall = time.perf_counter() - start
-        if not any(fresh):
+        if not any(s["ran"] for s in stages):
             wall = previous.get("wall_seconds", wall)
             self.console.print(
                 f"nothing to do: every stage of this run was finished earlier ({len(stages)} stages); "
@@ -429,8 +426,8 @@ class Runner:
                     fresh_bytes += result["stats"]["bytes_in"]
                 bars.advance(bar, unit.docs)
         full = next((f.error for f in failures if isinstance(f.error, OSError) and f.error.errno in NO_SPACE), None)
-        if full is not None:  # the cause and the remedy are the same for every unit: say it once
-            raise OSError(full.errno, full.strerror, str(self.out))
+        if full is not None:  # the cause and the remedy are the same for every unit: said once, by `run`
+            raise OSError(full.errno, full.strerror)
         if failures:
             raise RunFailed(
                 f"{name}: {len(failures)} of {len(units)} units failed (first: {failures[0]}); "

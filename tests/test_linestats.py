@@ -147,3 +147,12 @@ def test_partitions_follow_the_spill_size_and_do_not_change_any_count(tmp_path: 
         assert np.array_equal(value, results["auto"][2][key]) and np.array_equal(value, results["fixed"][2][key])
     # FOOTER on all 6 pages of a site, PROSE[0] on 2, PROSE[3] on 1 (a line on one page is not counted)
     assert results["one"][2]["site_share"].tolist()[:4] == [1.0, pytest.approx(2 / 6), 0.0, 0.0]
+
+
+def test_tables_of_an_older_layout_are_one_clear_error(tmp_path: Path) -> None:
+    from cleaning.errors import CleaningError
+    from cleaning.rules.linestats import CorpusLineStats
+
+    (tmp_path / "linestats.json").write_text(json.dumps({"partitions": 16, "sites": 3}))
+    with pytest.raises(CleaningError, match="older version; rerun"):
+        CorpusLineStats(tmp_path)

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 
+from cleaning.errors import CleaningError
 from cleaning.hosts import host_of
 from cleaning.rules.linefeatures import DocLines, LineStats
 from cleaning.rules.linescan import Scanned, line_hashes
@@ -225,6 +226,12 @@ class CorpusLineStats(LineStats):
 
     def __init__(self, folder: Path, mmap: bool = True) -> None:
         meta = json.loads((folder / META).read_text())
+        if "bounds" not in meta:
+            raise CleaningError(
+                f"{folder}: line statistics in the layout of an older version; rerun the run's `cleaning run` "
+                "command to count them again (the rules stage is redone; later stages resume where its output "
+                "is unchanged)"
+            )
         mode = "r" if mmap else None
         self.bounds = np.asarray(meta["bounds"], dtype=np.int64)
         self.sites = max(int(meta["sites"]), 1)
