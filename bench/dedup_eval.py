@@ -5,6 +5,8 @@ For the 3,500 crawl pages and the livedoor news set: the exact character-5-gram 
 pair (a sparse shingle matrix product, whitespace removed and NFKC as in the pipeline), then
 `normalize + dedup` at each threshold, in a child process on one core. Reported per threshold:
 - pairs: predicted = every pair inside one of our duplicate groups; truth = pairs with J >= t;
+- pairs left: truth pairs of which both documents are still in the output (a chain a~b~c with
+  a≁c rightly keeps a and c, so a pair can be resolved without lying inside one group);
 - removals: precision = share of removed documents whose Jaccard with their kept copy is >= t;
   recall = removed documents / the number a perfect dedup removes (sum of truth-group sizes - 1);
 - time of the stage (its corpus-wide step dominates), characters per second.
@@ -129,11 +131,15 @@ def score(n: int, truth: tuple[np.ndarray, np.ndarray, np.ndarray], removed: lis
     _, comp = connected_components(graph, directed=False)
     ideal = n - len(np.unique(comp))
     removal_ok = sum(pair_j.get((min(d, k), max(d, k)), 0.0) >= t for d, k in removed)
+    gone = {d for d, _ in removed}
+    left = sum(a not in gone and b not in gone for a, b in truth_pairs)
     return {
         "truth_pairs": len(truth_pairs),
         "predicted_pairs": len(predicted),
         "pair_precision": round(hit / len(predicted), 4) if predicted else None,
         "pair_recall": round(hit / len(truth_pairs), 4) if truth_pairs else None,
+        "pairs_left": left,
+        "pairs_resolved": round(1 - left / len(truth_pairs), 4) if truth_pairs else None,
         "removed": len(removed),
         "ideal_removed": int(ideal),
         "removal_precision": round(removal_ok / len(removed), 4) if removed else None,

@@ -68,7 +68,7 @@ class DiskSampler:
 
 def run_pipeline(inputs: Path, out: Path) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "cleaning", "run", str(ROOT / "pipelines" / "ja.yaml")]
-    cmd += ["--input", str(inputs), "--output", str(out), "--no-progress"]
+    cmd += ["--input", str(inputs), "--output", str(out), "--no-progress", "--set", "work.intermediates=delete"]
     started = time.perf_counter()
     with DiskSampler(out) as disk:
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)

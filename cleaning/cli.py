@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cleaning.errors import CleaningError, os_error_line
-from cleaning.pipeline import InputConfig
+from cleaning.pipeline import InputConfig, WorkConfig
 from cleaning.runner import RunFailed
 
 app = typer.Typer(
@@ -163,12 +163,13 @@ def eval_(
 
 @app.command(epilog="Example: cleaning stages")
 def stages() -> None:
-    """List the built-in stages and their config options (and the `input:` options)."""
+    """List the built-in stages and their config options (and the `input:` and `work:` options)."""
     import cleaning.stages  # noqa: F401
     from cleaning.stage import STAGES
 
     console = _out()
     sections = [("input", InputConfig, "how input files are read and sharded")]
+    sections.append(("work", WorkConfig, "what happens to a stage's shards once the next stage has read them"))
     sections += [
         (name, cls.Config, (cls.__doc__ or "").strip().splitlines()[0]) for name, cls in sorted(STAGES.items())
     ]

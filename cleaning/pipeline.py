@@ -27,6 +27,33 @@ class InputConfig(ReaderConfig):
                 raise ValueError(f"{name} must be a number above 0, got {getattr(self, name)}")
 
 
+INTERMEDIATES = ("keep", "delete", "auto")
+
+
+@dataclass
+class WorkConfig:
+    """What happens to a stage's shards once the next stage has read them (not part of any key:
+    outputs are the same either way)."""
+
+    intermediates: str = field(
+        default="auto",
+        metadata={
+            "help": "keep | delete | auto: delete a stage's shards once the next stage has consumed them; "
+            "auto = delete when the input is at least auto_gb"
+        },
+    )
+    auto_gb: float = field(default=20.0, metadata={"help": "input size (GB) from which `auto` deletes"})
+
+    def __post_init__(self) -> None:
+        if self.intermediates not in INTERMEDIATES:
+            raise ValueError(f"intermediates must be one of {', '.join(INTERMEDIATES)}, got {self.intermediates!r}")
+
+    def deletes(self, input_bytes: int) -> bool:
+        if self.intermediates == "auto":
+            return input_bytes >= self.auto_gb * 1e9
+        return self.intermediates == "delete"
+
+
 @dataclass
 class StageSpec:
     """One entry of `stages:`: the stage class and its validated config."""
@@ -52,6 +79,7 @@ class Pipeline:
     input: InputConfig
     stages: list[StageSpec]
     batch_docs: int = 1024
+    work: WorkConfig = field(default_factory=WorkConfig)
 
     def describe(self) -> dict[str, Any]:
         """The resolved config, as written to OUTPUT/run.json."""
@@ -59,6 +87,7 @@ class Pipeline:
             "pipeline": str(self.path),
             "input": config_dict(self.input),
             "batch_docs": self.batch_docs,
+            "work": config_dict(self.work),
             "stages": [{"stage": s.ref, "key": s.key, **config_dict(s.config)} for s in self.stages],
         }
 
@@ -77,10 +106,13 @@ def load_pipeline(path: Path, overrides: list[str] | None = None) -> Pipeline:
         raise CleaningError(f"{path}: expected a mapping with 'input' and 'stages'")
     for item in overrides or []:
         _apply_override(raw, item, path)
-    unknown = set(raw) - {"input", "stages", "batch_docs", "name", "description"}
+    unknown = set(raw) - {"input", "work", "stages", "batch_docs", "name", "description"}
     if unknown:
-        raise CleaningError(f"{path}: unknown top-level keys {sorted(unknown)}; expected input, stages, batch_docs")
+        raise CleaningError(
+            f"{path}: unknown top-level keys {sorted(unknown)}; expected input, work, stages, batch_docs"
+        )
     input_cfg = build_config(InputConfig, raw.get("input") or {}, f"{path}: input")
+    work_cfg = build_config(WorkConfig, raw.get("work") or {}, f"{path}: work")
     stages_raw = raw.get("stages") or []
     if not isinstance(stages_raw, list):
         raise CleaningError(f"{path}: 'stages' must be a list")
@@ -91,7 +123,7 @@ def load_pipeline(path: Path, overrides: list[str] | None = None) -> Pipeline:
     batch_docs = raw.get("batch_docs", 1024)
     if not isinstance(batch_docs, int) or batch_docs < 1:
         raise CleaningError(f"{path}: batch_docs must be a positive integer")
-    return Pipeline(path, input_cfg, stages, batch_docs)
+    return Pipeline(path, input_cfg, stages, batch_docs, work_cfg)
 
 
 def _build_stage(entry: Any, index: int, path: Path) -> StageSpec:
@@ -131,15 +163,15 @@ def _problem(error: Any) -> str:
 
 
 def _apply_override(raw: dict[str, Any], item: str, path: Path) -> None:
-    """`--set input.shard_mb=4` or `--set normalize.unicode_form=NFC` (value parsed as YAML)."""
+    """`--set input.shard_mb=4`, `--set work.intermediates=delete` or `--set normalize.unicode_form=NFC`
+    (value parsed as YAML)."""
     target, sep, value = item.partition("=")
     section, dot, option = target.partition(".")
     if not sep or not dot or not option:
         raise CleaningError(f"--set {item!r}: expected SECTION.OPTION=VALUE, e.g. input.shard_mb=4")
     parsed = yaml.safe_load(value)
-    if section == "input":
-        raw.setdefault("input", {})
-        raw["input"] = {**(raw["input"] or {}), option: parsed}
+    if section in ("input", "work"):
+        raw[section] = {**(raw.get(section) or {}), option: parsed}
         return
     for entry in raw.get("stages") or []:
         if isinstance(entry, dict) and section in (entry.get("stage"), str(entry.get("stage")).split(":")[-1]):

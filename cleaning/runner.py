@@ -37,6 +37,15 @@ from cleaning.tasks import INPUT_STAGE, IngestTask, StageTask
 
 INGEST_VERSION = 1
 _STAGE_DIR = re.compile(r"^\d\d-[\w.-]+$")
+DELETED = "deleted.json"  # in a stage folder: its shards that were deleted once the next stage had read them
+
+
+class _Regenerate(Exception):
+    """A step needs shards that were deleted as consumed: redo the stage that made them."""
+
+    def __init__(self, stage_dir: str) -> None:
+        super().__init__(stage_dir)
+        self.stage_dir = stage_dir
 
 
 class RunFailed(CleaningError):
@@ -78,6 +87,8 @@ class Runner:
         terminal = self.console.is_terminal
         self.ticker = Ticker(self.console, options.log_every, bars=options.progress and not terminal)
         self._fresh = False  # whether the current stage did any work in this run
+        self._delete = False  # delete each stage's shards once the next stage has consumed them
+        self._regenerate: set[str] = set()  # stage folders whose deleted shards must be made again
 
     @property
     def executor(self) -> LocalExecutor | RayExecutor:
@@ -108,22 +119,17 @@ class Runner:
             self.ticker.start()
         try:
             write_json_atomic(self.out / "run.json", self._describe(inputs))
-            self._fresh = False
-            self.ticker.where = f"stage 1 of {len(self.pipeline.stages) + 1}"
-            markers, timing = self._ingest(inputs)
-            stages = [self._keep_timings(aggregate("ingest", markers, *timing), previous.get("ingest"))]
-            self._check_something_was_read(stages[0])
-            shards = _outputs(markers, self.out / "00-ingest" / "shards")
-            for index, spec in enumerate(self.pipeline.stages, 1):
-                self._fresh = False
-                self.ticker.where = f"stage {index + 1} of {len(self.pipeline.stages) + 1}"
-                markers, timing, extra = self._stage(index, spec, shards)
-                stats = aggregate(spec.name, markers, *timing)
-                stats["peak_rss_mb"] = max(stats["peak_rss_mb"], extra.pop("map_peak_rss_mb"))
-                stats.update(extra)
-                stages.append(self._keep_timings(stats, previous.get(spec.name)))
-                shards = _outputs(markers, self._stage_dir(index, spec) / "shards")
-                write_json_atomic(self._stage_dir(index, spec) / "stats.json", stages[-1])
+            self._delete = self.pipeline.work.deletes(sum(p.stat().st_size for p in inputs))
+            while True:
+                try:
+                    stages, shards = self._all_stages(inputs, previous)
+                    break
+                except _Regenerate as need:
+                    if need.stage_dir in self._regenerate:
+                        missing = f"{need.stage_dir}: deleted shards still missing after redoing them"
+                        raise CleaningError(missing) from None
+                    self._regenerate.add(need.stage_dir)
+                    self.ticker.print(f"{need.stage_dir}: its deleted shards are needed again: redoing them")
             write_json_atomic(self.out / "00-ingest" / "stats.json", stages[0])
             if self._executor is not None:  # the real worker count, known once the executor started
                 write_json_atomic(self.out / "run.json", self._describe(inputs))
@@ -141,6 +147,56 @@ class Runner:
                 "the timings below are from the run that did the work"
             )
         return self._summary(stages, shards, wall)
+
+    def _all_stages(
+        self, inputs: list[Path], previous: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], list[tuple[Path, str, int]]]:
+        """Ingest, then every stage in order; with deletion on, each stage's input shards go once it is done."""
+        self._fresh = False
+        self.ticker.where = f"stage 1 of {len(self.pipeline.stages) + 1}"
+        markers, timing = self._ingest(inputs)
+        stages = [self._keep_timings(aggregate("ingest", markers, *timing), previous.get("ingest"))]
+        self._check_something_was_read(stages[0])
+        shards = _outputs(markers, self.out / "00-ingest" / "shards")
+        if not self._delete:  # every unit was checked with its shards in place: none is missing now
+            (self.out / "00-ingest" / DELETED).unlink(missing_ok=True)
+        for index, spec in enumerate(self.pipeline.stages, 1):
+            self._fresh = False
+            self.ticker.where = f"stage {index + 1} of {len(self.pipeline.stages) + 1}"
+            markers, timing, extra = self._stage(index, spec, shards)
+            stats = aggregate(spec.name, markers, *timing)
+            stats["peak_rss_mb"] = max(stats["peak_rss_mb"], extra.pop("map_peak_rss_mb"))
+            stats.update(extra)
+            stages.append(self._keep_timings(stats, previous.get(spec.name)))
+            write_json_atomic(self._stage_dir(index, spec) / "stats.json", stages[-1])
+            if self._delete:
+                self._delete_consumed(shards)
+            else:
+                (self._stage_dir(index, spec) / DELETED).unlink(missing_ok=True)
+            shards = _outputs(markers, self._stage_dir(index, spec) / "shards")
+        return stages, shards
+
+    def _accepts_deleted(self, stage_dir: Path) -> bool:
+        """Whether a finished unit of this stage counts as done though its shards were deleted."""
+        return self._delete and stage_dir.name not in self._regenerate
+
+    def _delete_consumed(self, shards: list[tuple[Path, str, int]]) -> None:
+        """Delete shards a finished stage read: recorded first (in `deleted.json`), so a run killed
+        halfway through deleting still knows they were consumed, not lost."""
+        if not shards:
+            return
+        folder = shards[0][0].parent
+        record = folder.parent / DELETED
+        names = sorted({p.name for p, _, _ in shards} | set(_deleted(folder.parent)))
+        write_json_atomic(record, {"shards": names})
+        for path, _, _ in shards:
+            path.unlink(missing_ok=True)
+
+    def _need(self, paths: list[Path]) -> None:
+        """Before a step reads shards: if some were deleted as consumed, have their stage redo them."""
+        for path in paths:
+            if not path.is_file() and path.name in _deleted(path.parent.parent):
+                raise _Regenerate(path.parent.parent.name)
 
     def _read_previous(self) -> dict[str, Any]:
         """The last finished run's stage stats and wall time, to keep timings of stages not redone."""
@@ -328,6 +384,7 @@ class Runner:
             marker = read_json(done)
             if marker.get("key") == key and _product_files(products) == marker.get("files"):
                 return marker["summary"]
+        self._need([p for p, _, _ in outputs])
         done.unlink(missing_ok=True)
         self._fresh = True
         self.ticker.print(f"{spec.name}: closing step over {len(outputs)} shards …")
@@ -372,6 +429,7 @@ class Runner:
         done = workdir / "done.json"
         if done.is_file() and read_json(done).get("key") == key and artifacts.is_dir():
             return artifacts, read_json(done)["fingerprint"]
+        self._need([p for p, _, _ in shards])
         shutil.rmtree(artifacts, ignore_errors=True)
         artifacts.mkdir(parents=True)
         done.unlink(missing_ok=True)
@@ -396,7 +454,7 @@ class Runner:
         markers: dict[Path, dict[str, Any]] = {}
         todo = []
         for unit in units:
-            marker = _finished(unit)
+            marker = _finished(unit, self._accepts_deleted)
             if marker is None:
                 todo.append(unit)
             else:
@@ -407,6 +465,7 @@ class Runner:
         if not todo:
             self.ticker.print(f"{name}: all {len(units):,} {'files' if name == 'ingest' else 'shards'} done earlier")
             return [markers[u.done_path] for u in units], (0.0, 0)
+        self._need([u.task.in_path for u in todo if isinstance(u.task, StageTask)])
         self._fresh = True
         executor = self.executor  # started here (Ray takes seconds), outside the stage's timing
         start = time.perf_counter()
@@ -487,8 +546,15 @@ class Runner:
         return summary
 
 
-def _finished(unit: Unit) -> dict[str, Any] | None:
-    """The unit's marker if it finished with the same key and its outputs are all in place."""
+def _deleted(stage_dir: Path) -> list[str]:
+    """Names of the stage's shards deleted once the next stage had consumed them."""
+    record = stage_dir / DELETED
+    return read_json(record)["shards"] if record.is_file() else []
+
+
+def _finished(unit: Unit, accepts_deleted: Any) -> dict[str, Any] | None:
+    """The unit's marker if it finished with the same key and its outputs are all in place
+    (or, with deletion on, were deleted after the next stage consumed them)."""
     if not unit.done_path.is_file():
         return None
     try:
@@ -499,9 +565,12 @@ def _finished(unit: Unit) -> dict[str, Any] | None:
         return None
     task = unit.task
     shards_dir = task.shards_dir if isinstance(task, IngestTask) else task.out_path.parent
+    gone = set(_deleted(shards_dir.parent)) if accepts_deleted(shards_dir.parent) else set()
     for entry in marker["outputs"]:
         path = shards_dir / entry["path"]
-        if not path.is_file() or path.stat().st_size != entry["bytes"]:
+        if path.is_file() and path.stat().st_size == entry["bytes"]:
+            continue
+        if path.is_file() or entry["path"] not in gone:
             return None
     rejects = marker.get("rejects")
     if rejects:

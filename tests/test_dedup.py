@@ -224,7 +224,9 @@ def test_partitions_follow_the_data_not_the_shards_and_do_not_change_the_result(
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text("stages:\n  - stage: normalize\n  - stage: dedup\n")
     results = {}
-    for name, overrides in (("one", []), ("many", ["input.shard_mb=0.005"]), ("p3", ["dedup.partitions=3"])):
+    runs = [("one", []), ("many", ["input.shard_mb=0.005"])]
+    runs += [("p3", ["dedup.partitions=3"]), ("p1", ["dedup.partitions=1"])]
+    for name, overrides in runs:
         summary = run_pipeline([source], tmp_path / name, pipeline, overrides)
         info = json.loads(next((tmp_path / name).glob("*-dedup/_prepare/artifacts/dedup.json")).read_text())
         removed = {
@@ -237,4 +239,7 @@ def test_partitions_follow_the_data_not_the_shards_and_do_not_change_the_result(
     assert results["one"][1]["partitions"] == results["many"][1]["partitions"] == 8
     assert results["p3"][1]["partitions"] == 3
     assert len(results["one"][2]) == 10
-    assert results["one"][2] == results["many"][2] == results["p3"][2]
+    assert results["one"][2] == results["many"][2] == results["p3"][2] == results["p1"][2]
+    # a near pair shares about half its bands, so it meets in several partitions: one judges it
+    assert results["one"][1]["candidate_pairs"] == results["p3"][1]["candidate_pairs"] == 10
+    assert results["p1"][1]["candidate_pairs"] == 10

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cleaning.errors import CleaningError
+from cleaning.evaluation.runread import open_run
 from cleaning.report import summarize as sm
 from cleaning.report.build import Flags, ReportOptions, build_report
 from cleaning.report.html import render
@@ -208,3 +209,17 @@ def test_an_unchanged_report_is_not_rebuilt_and_a_changed_input_rebuilds_it(samp
     assert calls and not changed.get("up_to_date") and changed["weights"]["clusters"] == {0: 3.0}
     (tmp_path / "rep" / "clusters.csv").unlink()
     assert not build_report(options, counting_map, log=lambda s: None).get("up_to_date"), "a file was missing"
+
+
+def test_report_of_a_run_that_deleted_its_intermediate_shards_is_the_same(sample_run: Path, tmp_path: Path) -> None:
+    """The report reads the final shards plus what later stages removed, which together are the
+    genres stage's output: deleting that output once consumed changes nothing in the report."""
+    out = tmp_path / "out"
+    shutil.copytree(sample_run, out)
+    run_pipeline([SAMPLE], out, overrides=["work.intermediates=delete"])
+    assert not list((genres_dir(out) / "shards").glob("*.parquet"))
+    build_report(ReportOptions(out, dest=tmp_path / "rep"), local_map, log=lambda s: None)
+    for name in ("clusters.csv", "domains.csv"):
+        assert (tmp_path / "rep" / name).read_text() == (sample_run / "report" / name).read_text()
+    with pytest.raises(CleaningError, match=r"work\.intermediates=keep"):
+        open_run(out)

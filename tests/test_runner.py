@@ -276,3 +276,47 @@ def test_many_small_files_are_packed_into_few_shards_and_every_record_keeps_its_
     assert len(markers) == shards
     run([folder], out)
     assert {p: p.stat().st_mtime_ns for p in (out / "00-ingest" / "_done").iterdir()} == markers
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.parquet"))}
+
+
+def test_consumed_shards_are_deleted_and_made_again_only_when_needed(tmp_path: Path) -> None:
+    """work.intermediates=delete: a stage's shards go once the next stage has read them; the final
+    shards and rejects are the same bytes as a run that keeps everything; a rerun does nothing; a
+    changed last stage makes the deleted shards again (from the raw input) and deletes them again."""
+    inputs = make_corpus(tmp_path / "in")
+    stages = [{"stage": "normalize"}, {"stage": "tests.helpers:CorpusShare", "min_chars": 30}]
+    pipeline = write_pipeline(tmp_path / "p.yaml", stages)
+    keep, gone = tmp_path / "keep", tmp_path / "gone"
+    run(inputs, keep, pipeline)
+    with_delete = pipeline.read_text() + "work: {intermediates: delete}\n"
+    pipeline_delete = tmp_path / "d.yaml"
+    pipeline_delete.write_text(with_delete)
+    first = run(inputs, gone, pipeline_delete)
+    for folder in ("00-ingest", "01-normalize"):
+        assert not list((gone / folder / "shards").glob("*.parquet")), f"{folder}: consumed shards deleted"
+        assert (gone / folder / "deleted.json").is_file()
+    final = "02-corpus_share/shards"
+    assert _files(gone / final) == _files(keep / final) and _files(gone / "rejects") == _files(keep / "rejects")
+    markers = {p: p.stat().st_mtime_ns for p in gone.rglob("_done/*.json")}
+    again = run(inputs, gone, pipeline_delete)
+    assert not any(s["ran"] for s in again["stages"]) and again["wall_seconds"] == first["wall_seconds"]
+    assert {p: p.stat().st_mtime_ns for p in gone.rglob("_done/*.json")} == markers, "nothing was redone"
+
+    stages[1]["min_chars"] = 60
+    for path, extra in ((pipeline, ""), (pipeline_delete, "work: {intermediates: delete}\n")):
+        write_pipeline(path, stages)
+        path.write_text(path.read_text() + extra)
+    run(inputs, keep, pipeline)
+    changed = run(inputs, gone, pipeline_delete)
+    assert [s["ran"] for s in changed["stages"]] == [True, True, True], "deleted shards were made again"
+    assert _files(gone / final) == _files(keep / final) and _files(gone / "rejects") == _files(keep / "rejects")
+    assert not list((gone / "01-normalize" / "shards").glob("*.parquet")), "and deleted again"
+    kept, rejected = output_ids(gone)
+    assert kept + rejected == input_ids(inputs)
+
+    restored = run(inputs, gone, pipeline)  # keep: every stage's shards are wanted again
+    assert _files(gone) == _files(keep) and not list(gone.glob("*/deleted.json"))
+    assert restored["conservation"] == changed["conservation"]

@@ -44,6 +44,12 @@ def open_run(output: Path) -> RunView:
         raise CleaningError(f"{output}: not a run's output folder (no run.json)")
     if not summary_json.is_file():
         raise CleaningError(f"{output}: the run has not finished (no summary.json); rerun it first")
+    deleted = sorted(p.parent.name for p in output.glob("[0-9][0-9]-*/deleted.json"))
+    if deleted:
+        raise CleaningError(
+            f"{output}: the run deleted the shards of {', '.join(deleted)} once consumed (work.intermediates); "
+            "rerun it with --set work.intermediates=keep to make them again"
+        )
     return RunView(output, read_json(run_json), Path(read_json(summary_json)["final_shards"]))
 
 

@@ -147,15 +147,13 @@ def build_report(options: ReportOptions, mapper: Any, log: Any = print) -> dict[
     domain_of = np.load(layout.artifacts / "domain_of.npy")
     k = len(domain_of)
     info = read_json(layout.artifacts / "genres.json")
-    shards = sorted((layout.genres_dir / "shards").glob("*.parquet"))
-    log(f"summarising {len(shards)} shards of {k:,} clusters …")
+    final = Path(layout.summary["final_shards"])
+    later = [layout.output / "rejects" / stage for stage in layout.later_stages]
+    rejects = [p for folder in later for p in sorted(folder.glob("*.parquet"))]
+    shards = [*sorted(final.glob("*.parquet")), *rejects]
+    log(f"summarising {len(shards)} files (final shards, and what later stages removed) of {k:,} clusters …")
     summary = sm.Summary(k)
     for part in mapper(sm.summarize_shard, [sm.ShardJob(p, k) for p in shards], "summarise clusters"):
-        summary.merge(part)
-    rejects = [
-        p for stage in layout.later_stages for p in sorted((layout.output / "rejects" / stage).glob("*.parquet"))
-    ]
-    for part in mapper(sm.summarize_rejects, [sm.RejectsJob(p, k) for p in rejects], "count later removals"):
         summary.merge(part)
     log("finding distinctive terms …")
     budget = int(min(18_000, max(1_500, TERM_CHARS / max(k, 1))))  # bounded work at 10,000 clusters

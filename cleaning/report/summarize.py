@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 
@@ -29,6 +30,7 @@ TERM_DOCS = 12  # documents per cluster sampled for distinctive terms
 TERM_DOC_CHARS = 1500
 TOP_HOSTS = 30  # hosts kept per cluster per shard (heavy hitters; exact for the top few)
 _ADS: list[WordLists] = []
+REJECT_COLUMNS = ("reject_stage", "reject_reason")
 
 
 @dataclass
@@ -86,11 +88,16 @@ class ShardJob:
     k: int
 
 
+COLUMNS = ("id", "text", "url", "cluster", "genre_sim", "genre_note", "quality_score", *REJECT_COLUMNS)
+
+
 def summarize_shard(job: ShardJob) -> Summary:
-    """Statistics of one output shard of the genres stage."""
-    table = pq.read_table(job.path)
-    names = set(table.column_names)
-    out = Summary(job.k)
+    """Statistics of one shard of the documents the genres stage kept: a final shard, or a file
+    of documents a later stage rejected (counted by stage and reason too). Together these are
+    exactly the genres stage's output, which may have been deleted once consumed."""
+    names = set(pq.read_schema(job.path).names)
+    table = pq.read_table(job.path, columns=[c for c in COLUMNS if c in names])
+    out = summarize_rejects(job, table) if "reject_stage" in names else Summary(job.k)
     ads = _ad_lists()
     scores = table["quality_score"].to_pylist() if "quality_score" in names else [None] * table.num_rows
     notes = table["genre_note"].to_pylist()
@@ -137,15 +144,8 @@ def summarize_shard(job: ShardJob) -> Summary:
     return out
 
 
-@dataclass(frozen=True)
-class RejectsJob:
-    path: Path
-    k: int
-
-
-def summarize_rejects(job: RejectsJob) -> Summary:
+def summarize_rejects(job: ShardJob, table: pa.Table) -> Summary:
     """Documents that stages after genres removed, per cluster and reason (dedup, balance)."""
-    table = pq.read_table(job.path, columns=["cluster", "reject_stage", "reject_reason"])
     out = Summary(job.k)
     out.removed.update(
         zip(

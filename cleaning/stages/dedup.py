@@ -102,8 +102,9 @@ class Dedup(Stage):
             ctx.log(f"signing {len(jobs)} shards ({bands} bands x {rows} rows, threshold {config.threshold})")
             mapped = ctx.map(cluster.map_shard, jobs, "sign shards")
             margin = config.verify_margin if config.verify else None
+            layout = (len(jobs), bands, rows, partitions)
             reduce_jobs = [
-                cluster.ReduceJob(work, p, len(jobs), config.threshold, margin, config.max_bucket)
+                cluster.ReduceJob(work, p, *layout, config.threshold, margin, config.max_bucket)
                 for p in range(partitions)
             ]
             reduced = ctx.map(cluster.reduce_partition, reduce_jobs, "find duplicate pairs")

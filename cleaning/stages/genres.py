@@ -196,22 +196,38 @@ def _fit(config: GenresConfig, ctx: PrepareContext, scratch: Path, docs: int, k:
     rate = min(1.0, config.fit_docs / docs)
     spec = embed_spec(config, ctx.workdir, common=None)
     jobs = [sample.VectorJob(s, scratch / f"fit-{i:05d}.npy", rate, spec) for i, s in enumerate(ctx.shards)]
-    ctx.map(sample.write_sample_vectors, jobs, "embed the k-means sample")
-    parts = [np.load(job.out) for job in jobs]
-    vectors = np.concatenate([p for p in parts if len(p)]) if any(len(p) for p in parts) else np.empty((0, 0))
-    if not len(vectors):
+    rows = sum(ctx.map(sample.write_sample_vectors, jobs, "embed the k-means sample"))
+    if not rows:
         raise CleaningError("genres: no document has a known token; nothing to cluster (check genres.min_count)")
-    if config.remove_common:
+    domains = auto_domains(k) if config.domains < 0 else config.domains
+    ctx.log(f"fitting k-means: k={k:,}, {domains} domains, on {rows:,} documents")
+    common = ctx.workdir / COMMON if config.remove_common else None
+    job = FitJob([j.out for j in jobs], k, domains, config.seed, common)
+    (fit,) = ctx.map(fit_sample, [job], "fit k-means")  # in a worker: the driver holds no vectors
+    ctx.log(f"k-means fitted in {fit.seconds:.0f} s")
+    return fit
+
+
+@dataclass(frozen=True)
+class FitJob:
+    parts: list[Path]  # .npy files of sample vectors, one per shard
+    k: int
+    domains: int
+    seed: int
+    common: Path | None  # where to save the common direction removed first (None: keep it)
+
+
+def fit_sample(job: FitJob) -> kmeans.Fit:
+    """Fit k-means (and domains) on the sample's vectors; bounded by genres.fit_docs, not the corpus."""
+    vectors = np.concatenate([v for v in (np.load(p) for p in job.parts) if len(v)])
+    if job.common is not None:
         common = common_direction(vectors)
-        np.save(ctx.workdir / COMMON, common)
+        np.save(job.common, common)
         vectors = vectors - np.outer(vectors @ common, common)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    domains = auto_domains(k) if config.domains < 0 else config.domains
-    ctx.log(f"fitting k-means: k={k:,}, {domains} domains, on {len(vectors):,} documents")
     started = time.perf_counter()
-    fit = kmeans.fit(vectors, k, domains, config.seed)
+    fit = kmeans.fit(vectors, job.k, job.domains, job.seed)
     fit.seconds = round(time.perf_counter() - started, 2)
-    ctx.log(f"k-means fitted in {fit.seconds:.0f} s")
     return fit
 
 
