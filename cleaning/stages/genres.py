@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import ClassVar
 import numpy as np
 import pyarrow as pa
 import xxhash
+from threadpoolctl import threadpool_limits
 
 from cleaning.document import Doc, StageResult
 from cleaning.errors import CleaningError
@@ -226,7 +228,8 @@ def fit_sample(job: FitJob) -> kmeans.Fit:
         vectors = vectors - np.outer(vectors @ common, common)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     started = time.perf_counter()
-    fit = kmeans.fit(vectors, job.k, job.domains, job.seed)
+    with threadpool_limits(os.cpu_count()):  # the only task running: a Ray worker defaults to one thread
+        fit = kmeans.fit(vectors, job.k, job.domains, job.seed)
     fit.seconds = round(time.perf_counter() - started, 2)
     return fit
 
