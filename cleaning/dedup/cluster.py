@@ -43,6 +43,8 @@ REMOVALS = "removals"
 
 
 SHINGLES = "shingles"
+OPEN_SHARDS = 256  # shingle files a process keeps open at once
+PAIR_CHUNK = 65_536  # candidate pairs judged at once in a reducer: about 70 MB of signatures
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ class ShingleSets:
 
     def __init__(self, work: Path, cache: int = 4096) -> None:
         self.work = work
-        self._maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._maps: dict[int, tuple[Any, int, np.dtype, np.ndarray]] = {}
         self._sets: dict[int, np.ndarray] = {}
         self._cache = cache
 
@@ -135,15 +137,23 @@ class ShingleSets:
         return found
 
     def _read(self, key: int) -> np.ndarray:
+        """Read with a seek, not through a memory map: a map would keep every page of every shard's
+        shingles it touched resident in this process (GBs in the survivor step of a large run)."""
         shard, row = int(key) >> 32, int(key) & 0xFFFFFFFF
         if shard not in self._maps:
-            base = self.work / SHINGLES / f"{shard:06d}"
-            self._maps[shard] = (
-                np.load(f"{base}.values.npy", mmap_mode="r"),
-                np.load(f"{base}.bounds.npy", mmap_mode="r"),
-            )
-        values, bounds = self._maps[shard]
-        hashes = np.sort(values[bounds[row, 0] : bounds[row, 1]])  # np.unique is 4x slower on these sizes
+            if len(self._maps) >= OPEN_SHARDS:  # file handles are limited too
+                self._maps.pop(next(iter(self._maps)))[0].close()
+            path = self.work / SHINGLES / f"{shard:06d}.values.npy"
+            handle = path.open("rb")
+            version = np.lib.format.read_magic(handle)
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            _, _, dtype = header(handle)
+            bounds = np.load(self.work / SHINGLES / f"{shard:06d}.bounds.npy", mmap_mode="r")
+            self._maps[shard] = (handle, handle.tell(), np.dtype(dtype), bounds)
+        handle, start, dtype, bounds = self._maps[shard]
+        lo, hi = int(bounds[row, 0]), int(bounds[row, 1])
+        handle.seek(start + lo * dtype.itemsize)
+        hashes = np.sort(np.fromfile(handle, dtype, hi - lo))  # np.unique is 4x slower on these sizes
         return hashes[np.concatenate(([True], hashes[1:] != hashes[:-1]))] if len(hashes) else hashes
 
     def jaccard(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -175,20 +185,18 @@ def _spill(job: MapJob, kind: str, values: np.ndarray, docs: np.ndarray, extra: 
 
 
 class Signatures:
-    """Random access to any document's signature through memory-mapped per-shard files."""
+    """Random access to any document's signature through memory-mapped per-shard files, mapped
+    for one call only: pages a kept map touched would stay resident and grow with the corpus."""
 
     def __init__(self, work: Path) -> None:
         self.work = work
-        self._maps: dict[int, np.ndarray] = {}
 
     def get(self, keys: np.ndarray) -> np.ndarray:
         shards = (keys >> _ROW_BITS).astype(np.int64)
         rows = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
         out: np.ndarray | None = None
         for shard in np.unique(shards):
-            if shard not in self._maps:
-                self._maps[shard] = np.load(self.work / SIGS / f"{shard:06d}.npy", mmap_mode="r")
-            sigs = self._maps[shard]
+            sigs = np.load(self.work / SIGS / f"{shard:06d}.npy", mmap_mode="r")
             if out is None:
                 out = np.empty((len(keys), sigs.shape[1]), np.uint32)
             mask = shards == shard
@@ -218,33 +226,41 @@ def reduce_partition(job: ReduceJob) -> dict[str, int]:
     if len(band_u):
         pairs = np.unique(np.stack([np.minimum(band_u, band_v), np.maximum(band_u, band_v)], axis=1), axis=0)
         band_u, band_v = pairs[:, 0], pairs[:, 1]
-    sigs = Signatures(job.work)
-    sig_u, sig_v = sigs.get(band_u), sigs.get(band_v)
-    if len(band_u):  # a pair sharing several bands meets in several partitions: only one judges it
-        mine = _owner(sig_u, sig_v, job) == job.partition
-        band_u, band_v, sig_u, sig_v = band_u[mine], band_v[mine], sig_u[mine], sig_v[mine]
-    jaccard = estimated_jaccard(sig_u, sig_v) if len(band_u) else np.empty(0)
+    sigs, shingles = Signatures(job.work), ShingleSets(job.work)
+    parts = [
+        _judge(band_u[i : i + PAIR_CHUNK], band_v[i : i + PAIR_CHUNK], sigs, shingles, job)
+        for i in range(0, len(band_u), PAIR_CHUNK)
+    ]
+    u, v, jaccard = (np.concatenate([p[i] for p in parts]) if parts else np.empty(0) for i in range(3))
+    np.savez(
+        job.work / EDGES / f"{job.partition:05d}.npz",
+        u=np.concatenate([exact_u, u.astype(np.uint64)]),
+        v=np.concatenate([exact_v, v.astype(np.uint64)]),
+        jaccard=np.concatenate([np.ones(len(exact_u)), jaccard]).astype(np.float32),
+    )
+    candidates, verified = sum(p[3] for p in parts), sum(p[4] for p in parts)
+    return {"exact_pairs": len(exact_u), "candidates": candidates, "kept": len(u), "verified": verified, **giant}
+
+
+def _judge(
+    u: np.ndarray, v: np.ndarray, sigs: Signatures, shingles: ShingleSets, job: ReduceJob
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """One chunk of a partition's candidate pairs (memory bounded by PAIR_CHUNK, not by how many
+    pairs the duplicates of a corpus make): the pairs this partition owns whose Jaccard reaches the
+    threshold, with it; and how many were owned and verified exactly."""
+    sig_u, sig_v = sigs.get(u), sigs.get(v)
+    mine = _owner(sig_u, sig_v, job) == job.partition  # a pair meets in each partition of a shared band
+    u, v, sig_u, sig_v = u[mine], v[mine], sig_u[mine], sig_v[mine]
+    jaccard = estimated_jaccard(sig_u, sig_v)
     keep = jaccard >= job.threshold
     verified = 0
-    if job.verify_margin is not None and len(band_u):
+    if job.verify_margin is not None:
         near = np.abs(jaccard - job.threshold) <= job.verify_margin  # only where the estimate can be wrong
-        exact = ShingleSets(job.work).jaccard(band_u[near], band_v[near])
+        exact = shingles.jaccard(u[near], v[near])
         jaccard[near] = exact
         keep[near] = exact >= job.threshold
         verified = int(near.sum())
-    np.savez(
-        job.work / EDGES / f"{job.partition:05d}.npz",
-        u=np.concatenate([exact_u, band_u[keep]]),
-        v=np.concatenate([exact_v, band_v[keep]]),
-        jaccard=np.concatenate([np.ones(len(exact_u)), jaccard[keep]]).astype(np.float32),
-    )
-    return {
-        "exact_pairs": len(exact_u),
-        "candidates": len(band_u),
-        "kept": int(keep.sum()),
-        "verified": verified,
-        **giant,
-    }
+    return u[keep], v[keep], jaccard[keep], len(u), verified
 
 
 def _owner(sig_u: np.ndarray, sig_v: np.ndarray, job: ReduceJob) -> np.ndarray:
