@@ -176,9 +176,13 @@ class Runner:
             shards = _outputs(markers, self._stage_dir(index, spec) / "shards")
         return stages, shards
 
-    def _accepts_deleted(self, stage_dir: Path) -> bool:
-        """Whether a finished unit of this stage counts as done though its shards were deleted."""
-        return self._delete and stage_dir.name not in self._regenerate
+    def _gone(self, units: list[Unit]) -> set[str]:
+        """Shards of these units' stage deleted as consumed, which count as done (read once per stage)."""
+        if not units or not self._delete:
+            return set()
+        task = units[0].task
+        stage_dir = (task.shards_dir if isinstance(task, IngestTask) else task.out_path.parent).parent
+        return set() if stage_dir.name in self._regenerate else set(_deleted(stage_dir))
 
     def _delete_consumed(self, shards: list[tuple[Path, str, int]]) -> None:
         """Delete shards a finished stage read: recorded first (in `deleted.json`), so a run killed
@@ -193,10 +197,11 @@ class Runner:
             path.unlink(missing_ok=True)
 
     def _need(self, paths: list[Path]) -> None:
-        """Before a step reads shards: if some were deleted as consumed, have their stage redo them."""
-        for path in paths:
-            if not path.is_file() and path.name in _deleted(path.parent.parent):
-                raise _Regenerate(path.parent.parent.name)
+        """Before a step reads shards (all of one stage): if some were deleted as consumed, have their
+        stage redo them."""
+        missing = next((p for p in paths if not p.is_file()), None)
+        if missing is not None and missing.name in _deleted(missing.parent.parent):
+            raise _Regenerate(missing.parent.parent.name)
 
     def _read_previous(self) -> dict[str, Any]:
         """The last finished run's stage stats and wall time, to keep timings of stages not redone."""
@@ -453,8 +458,9 @@ class Runner:
         """Run the units not finished yet; return every unit's marker in plan order, wall time, fresh bytes."""
         markers: dict[Path, dict[str, Any]] = {}
         todo = []
+        gone = self._gone(units)
         for unit in units:
-            marker = _finished(unit, self._accepts_deleted)
+            marker = _finished(unit, gone)
             if marker is None:
                 todo.append(unit)
             else:
@@ -552,7 +558,7 @@ def _deleted(stage_dir: Path) -> list[str]:
     return read_json(record)["shards"] if record.is_file() else []
 
 
-def _finished(unit: Unit, accepts_deleted: Any) -> dict[str, Any] | None:
+def _finished(unit: Unit, gone: set[str]) -> dict[str, Any] | None:
     """The unit's marker if it finished with the same key and its outputs are all in place
     (or, with deletion on, were deleted after the next stage consumed them)."""
     if not unit.done_path.is_file():
@@ -565,7 +571,6 @@ def _finished(unit: Unit, accepts_deleted: Any) -> dict[str, Any] | None:
         return None
     task = unit.task
     shards_dir = task.shards_dir if isinstance(task, IngestTask) else task.out_path.parent
-    gone = set(_deleted(shards_dir.parent)) if accepts_deleted(shards_dir.parent) else set()
     for entry in marker["outputs"]:
         path = shards_dir / entry["path"]
         if path.is_file() and path.stat().st_size == entry["bytes"]:

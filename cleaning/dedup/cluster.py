@@ -366,10 +366,13 @@ def resolve(work: Path, partitions: int, threshold: float, exact_jaccard: bool =
     kept = kept_of[removed]
     hi, lo = info["exact_hi"].to_numpy(), info["exact_lo"].to_numpy()
     exact = (hi[removed] == hi[kept]) & (lo[removed] == lo[kept])
-    sigs = Signatures(work)
-    jaccard = estimated_jaccard(sigs.get(nodes[removed]), sigs.get(nodes[kept])) if len(removed) else np.empty(0)
-    if exact_jaccard and len(removed):  # verification on: the exact value for every removal
+    if not len(removed):
+        jaccard = np.empty(0)
+    elif exact_jaccard:  # verification on: the exact value for every removal
         jaccard = ShingleSets(work).jaccard(nodes[removed], nodes[kept])
+    else:
+        sigs = Signatures(work)
+        jaccard = estimated_jaccard(sigs.get(nodes[removed]), sigs.get(nodes[kept]))
     jaccard = np.where(exact, 1.0, jaccard)
     # An edge kept on its estimate alone (far above the threshold) can be under it exactly: such a
     # removal is undone. Nothing names an undone document as its kept copy, so nothing else changes.
