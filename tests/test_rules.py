@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cleaning.errors import CleaningError
 from cleaning.rules.engine import RulesEngine
@@ -14,6 +15,7 @@ from cleaning.rules.ruleset import DEFAULT_RULES_DIR, load_rules
 RULES = load_rules()
 ENGINE = RulesEngine(RULES)
 EXAMPLES = list(iter_examples(RULES))
+TEXTS = yaml.safe_load((Path(__file__).parent / "data" / "site_texts.yaml").read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.label for e in EXAMPLES])
@@ -95,3 +97,42 @@ def test_a_piece_of_a_sentence_between_kept_lines_stays() -> None:
     )
     assert model_removals(lines, free, p, 0.5, 0).tolist() == [False, True, False, True, False]
     assert model_removals(lines, free, p, 0.5, 2).tolist() == [False, True, False, True, False], "too long"
+
+
+def test_pieces_of_a_split_sentence_stay() -> None:
+    """A link or term the line model scores as boilerplate stays when it is a piece of a kept sentence
+    (before a line that continues it, after a line left open), so no kept line starts mid-sentence;
+    a line before a sentence opener (ところで) or after a finished sentence still goes."""
+    import numpy as np
+
+    from cleaning.rules.engine import model_removals
+
+    rule = next(r for r in RULES.line_rules if r.block == "line_model")
+    rows = TEXTS["split_sentence"]
+    lines, p, expected = [r[0] for r in rows], np.array([r[1] for r in rows]), [r[2] for r in rows]
+    free = np.ones(len(lines), dtype=bool)
+    assert model_removals(lines, free, p, 0.5, 30, rule.params["continues"]).tolist() == expected
+    without = model_removals(lines, free, p, 0.5, 30).tolist()
+    assert without[1] and without[5] and without[8], "without `continues` only lines between kept lines stay"
+    ended = ["見出しです。", "の桜並木が満開になった。"]
+    assert model_removals(ended, np.ones(2, dtype=bool), np.array([0.9, 0.1]), 0.5, 30, rule.params["continues"])[0]
+
+
+def test_doorway_pages_are_templated_and_an_article_sharing_a_bio_is_not() -> None:
+    """doc.templated counts, corpus-wide, the distinct pages of a site that share a line's template."""
+    from cleaning.rules.linestats import stats_for
+
+    door = [TEXTS["doorway"].replace("{place}", p) for p in TEXTS["places"]]
+    rows = [{"text": t, "url": f"https://door.example.jp/{i}"} for i, t in enumerate(door)]
+    own, bio = TEXTS["articles"], TEXTS["bio"]
+    # the bio on 3 of the blog's 7 pages: under site.repeated's half, so it stays and is templated
+    pairs = [(0, 1), (1, 2), (2, 0), (1, 0), (2, 1), (0, 2), (0, 0)]  # pages of their own, one line each
+    texts = [own[a] + own[b] + (f"\n{bio}" if i < 3 else "") for i, (a, b) in enumerate(pairs)]
+    rows += [{"text": t, "url": f"https://blog.example.jp/{i}"} for i, t in enumerate(texts)]
+    engine = RulesEngine(RULES, stats_for(rows), models=False)
+    page, article = engine.analyse(rows[0]["text"], rows[0]["url"]), engine.analyse(rows[3]["text"], rows[3]["url"])
+    assert [v.rule.id for v in page.failed] == ["doc.templated"]
+    assert page.page["templated_share"] == 1.0 and page.page["own_prose_chars"] == 0
+    assert not article.failed and article.page["templated_share"] > 0.3, article.page
+    alone = RulesEngine(RULES, stats_for(rows[:2]), models=False).analyse(rows[0]["text"], rows[0]["url"])
+    assert not alone.failed and alone.page["templated_share"] == 0.0, "two pages are not a template"

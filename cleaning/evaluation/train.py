@@ -32,6 +32,7 @@ from cleaning.hosts import host_of
 from cleaning.pagelabels import PageLabel
 from cleaning.rules.engine import RulesEngine, model_removals, page_metrics, with_boilerplate
 from cleaning.rules.linefeatures import CATEGORICAL, DocLines, Keywords, LineStats, feature_names, line_features
+from cleaning.rules.linescan import Scanned
 from cleaning.rules.linestats import CorpusLineStats, count_lines
 from cleaning.rules.metrics import DocView
 from cleaning.rules.pagefeatures import page_feature_matrix, page_feature_names
@@ -73,6 +74,8 @@ class TrainingSet:
     page_of: np.ndarray
     rule_ids: list[str]
     names: list[str]  # line feature names
+    template_pages: np.ndarray  # per line: the site's distinct pages sharing its template
+    site_pages: int  # the templated_share rule's page count (0: no such rule)
 
     @property
     def col(self) -> dict[str, int]:
@@ -138,9 +141,12 @@ def build(pages: list[LabelledPage], rules: RuleSet, stats: LineStats) -> Traini
         page.removed = engine.classify(page.lines, page.host)
         docs.append(DocLines([s.strip() for s in page.lines], page.host, [codes[r] if r else 0 for r in page.removed]))
     keywords = Keywords(rules.keywords)
-    x = line_features(docs, keywords, stats)
+    sc = Scanned.of([s for d in docs for s in d.lines])
+    corpus = stats.lookup(docs, sc.hashes, sc.templates, sc.has_template)
+    x = line_features(docs, keywords, stats, sc, corpus)
     page_of = np.repeat(np.arange(len(pages)), [len(p.lines) for p in pages])
-    return TrainingSet(pages, x, page_of, rule_ids, feature_names(keywords.names))
+    names = feature_names(keywords.names)
+    return TrainingSet(pages, x, page_of, rule_ids, names, corpus["template_pages"], engine.site_pages)
 
 
 def _folds(groups: np.ndarray, n: int) -> list[np.ndarray]:
@@ -183,7 +189,9 @@ def kept_lines(ts: TrainingSet, i: int, p_line: np.ndarray, threshold: float, ru
     free = np.array([r is None for r in page.removed], dtype=bool)
     rule = next((r for r in rules.line_rules if r.block == "line_model"), None)
     pieces = int(rule.params.get("sentence_pieces", 0)) if rule else 0
-    return free & ~model_removals(page.lines, free, p_line[ts.page_of == i], threshold, pieces)
+    continues = rule.params.get("continues") if rule else None
+    lo, hi = np.searchsorted(ts.page_of, [i, i + 1])
+    return free & ~model_removals(page.lines, free, p_line[lo:hi], threshold, pieces, continues)
 
 
 def page_matrix(ts: TrainingSet, p_line: np.ndarray, threshold: float, rules: RuleSet) -> np.ndarray:
@@ -247,9 +255,14 @@ def reaches_page_model(ts: TrainingSet, rules: RuleSet, p_line: np.ndarray, thre
         keep = kept_lines(ts, i, p_line, threshold, rules)
         kept = "\n".join(s for s, k in zip(page.lines, keep, strict=True) if k)
         if kept.strip():
-            verdicts = engine.judge(DocView(kept), page=page_metrics(page.lines, keep))
+            verdicts = engine.judge(DocView(kept), page=page_metrics_of(ts, i, keep))
             out[i] = not any(v.failed for v in verdicts)
     return out
+
+
+def page_metrics_of(ts: TrainingSet, i: int, keep: np.ndarray) -> dict[str, float]:
+    lo, hi = np.searchsorted(ts.page_of, [i, i + 1])
+    return page_metrics(ts.pages[i].lines, keep, ts.template_pages[lo:hi], ts.site_pages)
 
 
 def simulate(
@@ -267,7 +280,7 @@ def simulate(
         if not kept.strip():
             reason = "rules.all_lines_removed"
         else:
-            metrics = {**page_metrics(page.lines, keep), "page_model": float(p_page[i])}
+            metrics = {**page_metrics_of(ts, i, keep), "page_model": float(p_page[i])}
             failed = [v for v in engine.judge(DocView(kept), page=metrics) if v.failed]
             reason = failed[0].rule.id if failed else ""
         n_raw = len(page.label.labels)

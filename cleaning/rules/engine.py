@@ -89,6 +89,7 @@ class RulesEngine:
         self.word_lists = list(rules.words.names)
         if page_rules and models:
             self.page_model = Model(rules.directory / page_rules[0].model, page_feature_names(self.word_lists))
+        self.site_pages = next((r.site_pages for r in rules.doc_rules if r.site_pages), 0)
 
     # --- per line -------------------------------------------------------------------------------
     def line_rule_of(self, line: str) -> str | None:
@@ -178,7 +179,9 @@ class RulesEngine:
             kept = "\n".join(line for line, k in zip(lines, keep, strict=True) if k)
             views.append(DocView(kept))
             keeps.append(keep)
-            analyses.append(Analysis(lines, removed[i], kept, [], p_lines[i], page_metrics(lines, keep)))
+            tmpl = corpus["template_pages"][bounds[i] : bounds[i + 1]]
+            metrics = page_metrics(lines, keep, tmpl, self.site_pages)
+            analyses.append(Analysis(lines, removed[i], kept, [], p_lines[i], metrics))
         if self.page_model is not None and x is not None:
             judged = [i for i, a in enumerate(analyses) if a.text]
             if judged:
@@ -215,13 +218,14 @@ class RulesEngine:
             p[~flat_removed & ~with_boilerplate(x[:, self._col["site_share"]], flat_removed, removed)] = 0.0
         params = self.line_rule.params if self.line_rule is not None else {}
         threshold, pieces = float(params.get("threshold", 1.0)), int(params.get("sentence_pieces", 0))
+        continues = params.get("continues")
         rule_id = self.line_rule.id if self.line_rule is not None else ""
         out: list[np.ndarray | None] = []
         offset = 0
         for lines, rem in zip(all_lines, removed, strict=True):
             pd = p[offset : offset + len(rem)]
             free = np.fromiter((r is None for r in rem), dtype=bool, count=len(rem))
-            for j in np.flatnonzero(model_removals(lines, free, pd, threshold, pieces)):
+            for j in np.flatnonzero(model_removals(lines, free, pd, threshold, pieces, continues)):
                 rem[j] = rule_id
             out.append(pd)
             offset += len(rem)
@@ -276,17 +280,58 @@ class RulesEngine:
 SITE_REPEATED = 0.5  # a line on at least half of its site's pages is page furniture
 
 
-def model_removals(lines: list[str], free: np.ndarray, p: np.ndarray, threshold: float, pieces: int) -> np.ndarray:
+# How a piece of a sentence ends when the next line goes on with it: a noun (a name, a term, a link
+# text: kanji, katakana, Latin, digits, a closing bracket) before a particle, or a particle, a comma
+# or an open bracket that leaves the clause unfinished.
+_NOUN_END = re.compile(r"[一-龯々〆ァ-ヶーA-Za-z0-9)\]」』】]$")
+_OPEN_END = re.compile(r"(?:[、,『「(【〔\[“をがはにでともやの]|から|まで|より|など)$")
+
+
+def model_removals(
+    lines: list[str],
+    free: np.ndarray,
+    p: np.ndarray,
+    threshold: float,
+    pieces: int,
+    continues: re.Pattern[str] | None = None,
+) -> np.ndarray:
     """The lines the line model removes: lines no rule removed, scored above the threshold, except
-    pieces of a sentence (a line of at most `pieces` characters between two kept lines, the one
-    before it not ending like a sentence): text split by inline links stays whole."""
+    pieces of a sentence. Web pages put each HTML text node on a line of its own, so an inline link or
+    term splits a sentence, and removing the piece leaves kept lines that start or stop mid-sentence.
+    A removed line of at most `pieces` characters is kept when
+    - it sits between two kept lines and the one before it does not end a sentence;
+    - (with `continues`) it leaves the clause open (ends with a particle, a comma or an open bracket)
+      and a kept line follows, or it ends with a noun and the kept line after it continues it (starts
+      with a particle or a closing bracket: `continues`);
+    - (with `continues`) the kept line before it leaves the clause open (ends with a particle, a
+      comma or an open bracket), or does not end a sentence and this line continues it.
+    Keeping one piece can make its neighbour a piece too, so this runs until nothing changes."""
     out = free & (p > threshold)
-    if pieces:
+    if not pieces:
+        return out
+    stripped = [s.strip() for s in lines]
+    ends = [s.endswith(LINE_END_CHARS) for s in stripped]
+    opens = [bool(_OPEN_END.search(s)) and not e for s, e in zip(stripped, ends, strict=True)]
+    glue = continues is not None
+    goes_on = [glue and continues.match(s) is not None for s in stripped]  # type: ignore[union-attr]
+    n = len(lines)
+    changed = True
+    while changed:
+        changed = False
         kept = free & ~out
-        for j in np.flatnonzero(out[1:-1]) + 1:
-            inside = kept[j - 1] and kept[j + 1] and not lines[j - 1].rstrip().endswith(LINE_END_CHARS)
-            if inside and len(lines[j].strip()) <= pieces:
+        for j in np.flatnonzero(out).tolist():
+            if len(stripped[j]) > pieces:
+                continue
+            before = j > 0 and kept[j - 1]
+            after = j + 1 < n and kept[j + 1]
+            inside = before and after and not ends[j - 1]
+            term = goes_on[j + 1] and not ends[j] and bool(_NOUN_END.search(stripped[j])) if after else False
+            head = glue and after and (opens[j] or term)
+            tail = glue and before and (opens[j - 1] or (not ends[j - 1] and goes_on[j]))
+            if inside or head or tail:
                 out[j] = False
+                kept[j] = True
+                changed = True
     return out
 
 
@@ -303,17 +348,32 @@ def with_boilerplate(site_share: np.ndarray, flat_removed: np.ndarray, removed: 
 PROSE_LINE_CHARS = 40  # a kept line this long counts as prose even without a sentence ending
 
 
-def page_metrics(lines: list[str], keep: np.ndarray) -> dict[str, float]:
-    """How much of the page the line rules removed, and how much prose is left."""
-    total = removed = prose = 0
-    for line, k in zip(lines, keep.tolist(), strict=True):
+def page_metrics(
+    lines: list[str], keep: np.ndarray, template_pages: np.ndarray | None = None, site_pages: int = 0
+) -> dict[str, float]:
+    """How much of the page the line rules removed, and how much prose is left; with `template_pages`
+    (per line, the site's distinct pages sharing its template) and `site_pages` > 0, the share of the
+    kept characters whose template is on at least `site_pages` pages of the site, and the prose
+    characters left outside such lines (the page's own prose)."""
+    total = removed = prose = templated = templated_prose = 0
+    shared = (template_pages >= site_pages).tolist() if template_pages is not None and site_pages else None
+    for i, (line, k) in enumerate(zip(lines, keep.tolist(), strict=True)):
         n = len(line.strip())
         total += n
         if not k:
             removed += n
-        elif n >= PROSE_LINE_CHARS or line.rstrip().endswith(LINE_END_CHARS):
-            prose += n
-    return {"boilerplate_share": removed / total if total else 0.0, "prose_chars": float(prose)}
+            continue
+        is_prose = n >= PROSE_LINE_CHARS or line.rstrip().endswith(LINE_END_CHARS)
+        prose += n if is_prose else 0
+        if shared is not None and shared[i]:
+            templated += n
+            templated_prose += n if is_prose else 0
+    out = {"boilerplate_share": removed / total if total else 0.0, "prose_chars": float(prose)}
+    if shared is not None:
+        kept = total - removed
+        out["templated_share"] = templated / kept if kept else 0.0
+        out["own_prose_chars"] = float(prose - templated_prose)
+    return out
 
 
 _UNLIMITED = 1 << 60

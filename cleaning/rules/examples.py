@@ -41,6 +41,8 @@ def fires(rules: RuleSet, engine: RulesEngine, example: Example) -> tuple[bool, 
     doc_rule: DocRule = next(r for r in rules.doc_rules if r.id == example.rule_id)
     if not doc_rule.applies(example.text):  # an example the rule never sees proves nothing
         return not example.expected, f"example is shorter than min_doc_chars={doc_rule.min_doc_chars}"
+    if doc_rule.site_pages:
+        return _templated_fires(doc_rule, engine, example)
     if doc_rule.metric in PAGE_METRICS or doc_rule.when is not None:
         # measured on the whole page: run the line analysis, then read this rule's verdict
         analysis = engine.analyse(example.text, None, all_verdicts=True)
@@ -78,3 +80,24 @@ def _site_fires(rule: LineRule, engine: RulesEngine, example: Example) -> tuple[
     site_engine = RulesEngine(engine.rules, stats_for(rows), models=False)
     removed = site_engine.classify(texts[0].split("\n"), host)
     return removed[-1] == rule.id, f"line on {3 if example.expected else 1} of 3 pages"
+
+
+# names put into an example's `{place}` slots, one per page of the example's site
+PLACES = ["霞野市", "桜川町", "北浜村", "東雲台", "若葉区"]
+
+
+def _templated_fires(rule: DocRule, engine: RulesEngine, example: Example) -> tuple[bool, str]:
+    """A site of `site_pages` pages: the example, and pages made of its lines that have a `{place}`
+    slot, each page with another name in the slots (a doorway template). The example is judged."""
+    host = "doorway.example.jp"
+    slots = [line for line in example.text.split("\n") if "{place}" in line]
+    texts = [example.text.replace("{place}", PLACES[0])]
+    texts += ["\n".join(slots).replace("{place}", PLACES[i % len(PLACES)]) for i in range(1, rule.site_pages)]
+    rows = [{"text": t, "url": f"https://{host}/p{i}"} for i, t in enumerate(texts)]
+    site_engine = RulesEngine(engine.rules, stats_for(rows), models=False)
+    analysis = site_engine.analyse(texts[0], rows[0]["url"], all_verdicts=True)
+    verdict = next((v for v in analysis.verdicts if v.rule.id == rule.id), None)
+    if verdict is None:
+        return False, f"not applied (page metrics {analysis.page})"
+    n = rule.site_pages
+    return verdict.failed, f"{rule.metric_key()}={verdict.value:.4g} on a site of {n} pages (needs {rule.threshold()})"

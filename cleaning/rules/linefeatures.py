@@ -49,9 +49,10 @@ class LineStats:
         """Per line of the batch (given by its hash and its template's hash, see `linescan`):
         site_share (share of the site's pages holding the line), site_pages (log of the site's pages),
         host_share (log share of all sites holding it, 0 when on one site), template_share (share of
-        the site's pages with a line of the same template)."""
+        the site's pages with a line of the same template); and, not a model feature, template_pages
+        (how many distinct pages of the site have a line of the same template: doorway pages)."""
         zeros = np.zeros(hashes.size, dtype=np.float32)
-        return {name: zeros for name in CORPUS}
+        return {name: zeros for name in [*CORPUS, "template_pages"]}
 
     def site_share(
         self, host: str | None, lines: Sequence[str], hashes: np.ndarray | None = None
@@ -303,5 +304,6 @@ def line_features(
 
     # corpus
     for name, values in (corpus or stats.lookup(docs, hashes, templates, has_template)).items():
-        put(name, values)
+        if name in col:
+            put(name, values)
     return out

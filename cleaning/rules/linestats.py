@@ -267,6 +267,7 @@ class CorpusLineStats(LineStats):
         site = np.zeros(n, dtype=np.float32)
         site_pages = np.zeros(n, dtype=np.float32)
         template = np.zeros(n, dtype=np.float32)
+        template_pages = np.zeros(n, dtype=np.float32)
         t_idx = np.flatnonzero(has_template)
         t_hash = templates[t_idx]
         t_bounds = np.searchsorted(t_idx, np.cumsum([0] + [len(d.lines) for d in docs]))
@@ -284,6 +285,7 @@ class CorpusLineStats(LineStats):
                     if hi > lo:
                         found = self._lookup("tmpl", part, site_keys(t_hash[lo:hi], hh))
                         template[t_idx[lo:hi]] = np.minimum(found / pages, 1.0)
+                        template_pages[t_idx[lo:hi]] = found
             offset = end
         counts = np.zeros(n, dtype=np.float32)
         parts = self._part(hashes).astype(np.int64)
@@ -295,6 +297,7 @@ class CorpusLineStats(LineStats):
             "site_pages": site_pages,
             "host_share": host_share_feature(counts, self.sites),
             "template_share": template,
+            "template_pages": template_pages,
         }
 
     def site_share(

@@ -24,14 +24,18 @@ BLOCKS = {
     "short_run": {"min_run", "max_chars"},
     "separator_trail": {"separators", "lead_separators", "max_chars"},
     "site_repeated": {"min_pages", "min_share"},
-    "line_model": {"model", "threshold", "needs_boilerplate", "sentence_pieces"},
+    "line_model": {"model", "threshold", "needs_boilerplate", "sentence_pieces", "continues"},
 }
-OPTIONAL_PARAMS = {"needs_boilerplate", "sentence_pieces"}  # the line model's: off when absent
+OPTIONAL_PARAMS = {"needs_boilerplate", "sentence_pieces", "continues"}  # the line model's: off when absent
 WORD_METRICS = {"word_char_ratio", "word_hits_per_kchar", "word_line_ratio"}
 # Measured on the whole page by the engine, not on the kept text alone: the page model's P(junk)
 # (a trained model named in the rule's `model:`), the share of the page's characters the line rules
-# removed, and the characters of prose left (kept lines that end like a sentence or are long).
-PAGE_METRICS = {"page_model", "boilerplate_share", "prose_chars"}
+# removed, the characters of prose left (kept lines that end like a sentence or are long), and the
+# share of the kept characters in lines whose template (names masked) is on `site_pages` distinct
+# pages of the site (one text repeated with a city or temple name swapped in: doorway pages), and the
+# prose characters outside such lines (the page's own prose).
+PAGE_METRICS = {"page_model", "boilerplate_share", "prose_chars", "templated_share", "own_prose_chars"}
+TEMPLATE_METRICS = {"templated_share", "own_prose_chars"}  # these need the rule's `site_pages`
 
 
 @dataclass
@@ -57,6 +61,7 @@ class DocRule:
     words: str = ""  # word-list name for word_* metrics
     model: str = ""  # model path (relative to the rules folder) for the page_model metric
     min_doc_chars: int = 0  # the rule applies only to documents at least this long
+    site_pages: int = 0  # TEMPLATE_METRICS: distinct pages of the site (this one included) a template is on
     # the rule applies only when one of these (metric, min, max) conditions holds (None: always)
     when: list[tuple[str, float | None, float | None]] | None = None
     reject: list[str] = field(default_factory=list)
@@ -189,6 +194,11 @@ def _line_rule(raw: Any, path: Path) -> LineRule:
         params = {k: v for k, v in block.items() if k != "type"}
         if not BLOCKS[block["type"]] - OPTIONAL_PARAMS <= set(params) <= BLOCKS[block["type"]]:
             raise CleaningError(f"{path}: rule {rule_id}: {block['type']} takes {sorted(BLOCKS[block['type']])}")
+        if "continues" in params:
+            try:
+                params["continues"] = re.compile(str(params["continues"]))
+            except re.error as exc:
+                raise CleaningError(f"{path}: rule {rule_id}: bad continues pattern: {exc}") from exc
         rule.block, rule.params = block["type"], params
     examples = raw.get("examples") or {}
     rule.match = [_example(x, path, rule_id) for x in examples.get("match", [])]
@@ -208,7 +218,10 @@ def _example(raw: Any, path: Path, rule_id: str) -> str:
 
 
 def _doc_rule(raw: Any, path: Path, overrides: dict[str, Any]) -> DocRule:
-    keys = {"id", "description", "metric", "min", "max", "words", "model", "min_doc_chars", "when", "examples"}
+    keys = {
+        "id", "description", "metric", "min", "max", "words", "model", "min_doc_chars", "site_pages", "when",
+        "examples",
+    }  # fmt: skip
     rule_id, description = _common(raw, path, keys)
     raw = {**raw, **(overrides.get(rule_id) or {})}
     metric = raw.get("metric")
@@ -228,6 +241,11 @@ def _doc_rule(raw: Any, path: Path, overrides: dict[str, Any]) -> DocRule:
                     "may hold), M a known metric"
                 )
             when.append((str(item["metric"]), _num(item.get("min")), _num(item.get("max"))))
+    uses = {metric, *(m for m, _, _ in when or [])}
+    if bool(uses & TEMPLATE_METRICS) != bool(raw.get("site_pages")):
+        raise CleaningError(
+            f"{path}: rule {rule_id}: a rule on {sorted(TEMPLATE_METRICS)} (and only such a rule) needs 'site_pages: N'"
+        )
     if (metric in WORD_METRICS) != bool(raw.get("words")):
         raise CleaningError(f"{path}: rule {rule_id}: word_* metrics (and only they) need 'words: LIST'")
     if raw.get("min") is None and raw.get("max") is None:
@@ -242,6 +260,7 @@ def _doc_rule(raw: Any, path: Path, overrides: dict[str, Any]) -> DocRule:
         str(raw.get("words") or ""),
         str(raw.get("model") or ""),
         int(raw.get("min_doc_chars") or 0),
+        int(raw.get("site_pages") or 0),
         when,
         [_example(x, path, rule_id) for x in examples.get("reject", [])],
         [_example(x, path, rule_id) for x in examples.get("keep", [])],
