@@ -76,6 +76,17 @@ def test_unknown_metric_and_missing_examples(tmp_path: Path) -> None:
         load_rules(rules_dir)
 
 
+def test_template_rules_must_agree_on_their_site_pages() -> None:
+    """The templated metrics are measured once per page, for one page count."""
+    with pytest.raises(CleaningError, match="must agree on site_pages"):
+        load_rules(
+            overrides={
+                "doc.templated": {"site_pages": 4},
+                "doc.too_short": {"metric": "templated_share", "site_pages": 3},
+            }
+        )
+
+
 def test_disable_and_override() -> None:
     rules = load_rules(disable=["menu.block"], overrides={"doc.too_short": {"min": 5}})
     assert "menu.block" not in {r.id for r in rules.line_rules}

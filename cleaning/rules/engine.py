@@ -307,8 +307,35 @@ def model_removals(
       comma or an open bracket), or does not end a sentence and this line continues it.
     Keeping one piece can make its neighbour a piece too, so this runs until nothing changes."""
     out = free & (p > threshold)
-    if not pieces:
+    candidates = [j for j in np.flatnonzero(out).tolist() if len(lines[j].strip()) <= pieces] if pieces else []
+    if not candidates:
         return out
+    # the line tests, only for the candidates and their neighbours (the rest of the page is not looked at)
+    near = sorted({k for j in candidates for k in (j - 1, j, j + 1) if 0 <= k < len(lines)})
+    stripped = {k: lines[k].strip() for k in near}
+    ends = {k: s.endswith(LINE_END_CHARS) for k, s in stripped.items()}
+    opens = {k: not ends[k] and _OPEN_END.search(s) is not None for k, s in stripped.items()}
+    goes_on = {k: continues is not None and continues.match(s) is not None for k, s in stripped.items()}
+    glue = continues is not None
+    n = len(lines)
+    changed = True
+    while changed:
+        changed = False
+        kept = free & ~out
+        for j in candidates:
+            if not out[j]:
+                continue
+            before = j > 0 and kept[j - 1]
+            after = j + 1 < n and kept[j + 1]
+            inside = before and after and not ends[j - 1]
+            term = after and goes_on[j + 1] and not ends[j] and _NOUN_END.search(stripped[j]) is not None
+            head = glue and after and (opens[j] or term)
+            tail = glue and before and (opens[j - 1] or (not ends[j - 1] and goes_on[j]))
+            if inside or head or tail:
+                out[j] = False
+                kept[j] = True
+                changed = True
+    return out
     stripped = [s.strip() for s in lines]
     ends = [s.endswith(LINE_END_CHARS) for s in stripped]
     opens = [bool(_OPEN_END.search(s)) and not e for s, e in zip(stripped, ends, strict=True)]

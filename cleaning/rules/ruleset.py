@@ -135,6 +135,8 @@ def load_rules(directory: Path | str = "", disable: list[str] | None = None, ove
     # every list is loaded (the page model reads all of them), so a list nobody uses is still checked
     word_files = sorted((directory / "words").glob("*.txt")) if (directory / "words").is_dir() else []
     words = WordLists({path.stem: read_word_list(path) for path in word_files})
+    if len({r.site_pages for r in doc_rules if r.site_pages}) > 1:
+        raise CleaningError(f"{directory}: document rules on {sorted(TEMPLATE_METRICS)} must agree on site_pages")
     missing = sorted({r.words for r in doc_rules if r.words} - set(words.names))
     if missing:
         raise CleaningError(f"{directory}: word lists not found in words/: {missing}")
