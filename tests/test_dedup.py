@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import random
 from pathlib import Path
 
@@ -273,3 +274,71 @@ def test_shingle_sets_read_by_seek_match_the_texts_with_few_files_open(
     assert got == pytest.approx(want)
     assert len(sets._maps) == 2
     assert exact_jaccard(texts[0], texts[1]) > 0.5
+
+
+def test_streamed_union_find_finds_scipys_components_named_by_their_smallest_document(tmp_path: Path) -> None:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from cleaning.dedup import cluster, survivors
+
+    rng = np.random.default_rng(3)
+    keys = np.unique(rng.integers(0, 2**40, 3000, dtype=np.uint64))
+    (tmp_path / cluster.EDGES).mkdir()
+    all_u, all_v = [], []
+    for p in range(3):  # chains, stars and random joins, spread over three reduce partitions
+        a, b = rng.integers(0, len(keys), 700), rng.integers(0, len(keys), 700)
+        u, v = keys[a], keys[b]
+        np.savez(tmp_path / cluster.EDGES / f"{p:05d}.npz", u=u, v=v, jaccard=np.ones(len(u), np.float32))
+        all_u.append(a), all_v.append(b)
+    found = survivors.components(survivors.ComponentsJob(tmp_path, 3, 0, 1.0))
+    nodes = np.load(tmp_path / survivors.COMPONENTS / "nodes.npy")
+    component = np.load(tmp_path / survivors.COMPONENTS / "component.npy")
+    a, b = np.concatenate(all_u), np.concatenate(all_v)
+    assert np.array_equal(nodes, keys[np.unique(np.concatenate([a, b]))])
+    n = len(keys)
+    _, label = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), directed=False)
+    label = label[np.searchsorted(keys, nodes)]
+    for c in np.unique(label):  # the same partition into components, each named by its smallest key
+        members = nodes[label == c]
+        assert set(component[label == c].tolist()) == {int(members.min())}
+    assert found["nodes"] == len(nodes) and found["edges"] == 2100
+    assert found["groups"] == math.ceil((len(nodes) * survivors.NODE_BYTES + 2100 * survivors.EDGE_BYTES) / 1e6)
+
+
+def test_survivors_chosen_in_groups_equal_those_chosen_in_one(tmp_path: Path) -> None:
+    """Groups of components are resolved by separate tasks: the survivors, what each removal names
+    and its Jaccard, and the component counts must not depend on how many groups there are."""
+    texts = random_texts(40, 600)
+    rows = [{"id": f"d{i}", "text": t, "q": 0.1 + (i % 7) / 10} for i, t in enumerate(texts)]
+    for i, t in enumerate(texts[:20]):  # chains, stars of near copies and exact copies
+        middle = edit(t, 8, i)
+        rows.append({"id": f"m{i}", "text": middle, "q": 0.05})
+        rows.append({"id": f"f{i}", "text": edit(middle, 8, 100 + i), "q": 0.5})
+        rows += [{"id": f"c{i}-{k}", "text": t, "q": 0.3} for k in range(i % 3)]
+    source = write_jsonl(tmp_path / "in" / "a.jsonl", rows)
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text("stages:\n  - stage: normalize\n  - stage: tests.helpers:QualityFromMeta\n  - stage: dedup\n")
+    results = {}
+    for groups in (1, 3, 16):
+        out = tmp_path / f"g{groups}"
+        run_pipeline([source], out, pipeline, [f"dedup.survivor_groups={groups}", "input.shard_mb=0.01"])
+        info = json.loads(next(out.glob("*-dedup/_prepare/artifacts/dedup.json")).read_text())
+        removed = {
+            (r["id"], r["dup_of"], r["dup_jaccard"])
+            for f in (out / "rejects" / "dedup").glob("*.parquet")
+            for r in pq.read_table(f).to_pylist()
+        }
+        kept, _ = output_ids(out)
+        results[groups] = (info, removed, kept)
+        assert info["survivor_groups"] == groups
+    one, _, _ = results[1]
+    # 20 components: original, middle, far and i % 3 exact copies of the original (by construction)
+    assert one["components"] == {"3": 7, "4": 7, "5": 6} and one["documents_in_pairs"] == 79
+    assert {f"m{i}" for i in range(20)} <= set(results[1][2])  # the best copy of each component survives
+    assert one["removed_exact"] + one["removed_near"] >= 50
+    for groups in (3, 16):
+        info, removed, kept = results[groups]
+        assert removed == results[1][1] and kept == results[1][2]
+        for key in ("components", "removed_exact", "removed_near", "hosts", "documents_in_pairs"):
+            assert info[key] == one[key]

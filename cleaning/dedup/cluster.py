@@ -9,12 +9,12 @@
                           paired with the next max_bucket - 1 only, counted and reported); a pair
                           is kept when its signatures agree on >= threshold (estimated Jaccard),
                           exact Jaccard near the threshold when verification is on
-  resolve (driver):       over the kept pairs, in survivor order (lowest P(noise), then longest,
-                          then smallest id): the best undecided document is kept and removes its
-                          undecided neighbours, then the next. So every removed document has
-                          J >= threshold with the kept document it names (checked exactly when
-                          verification is on: a removal under the threshold is undone), never
-                          with a chain of documents in between
+  resolve (per group of components, see `survivors`): over the kept pairs, in survivor order
+                          (lowest P(noise), then longest, then smallest id), the best undecided
+                          document is kept and removes its undecided neighbours, then the next. So
+                          every removed document has J >= threshold with the kept document it names
+                          (checked exactly when verification is on: a removal under the threshold
+                          is undone), never with a chain of documents in between
 Documents are numbered (shard << 32) | row, so a number says where its signature is.
 """
 
@@ -45,6 +45,7 @@ REMOVALS = "removals"
 SHINGLES = "shingles"
 OPEN_SHARDS = 256  # shingle files a process keeps open at once
 PAIR_CHUNK = 65_536  # candidate pairs judged at once in a reducer: about 70 MB of signatures
+HOSTS_KEPT = 100  # hosts with the most removals a group reports (the stage keeps the top 20 of the sums)
 
 
 @dataclass(frozen=True)
@@ -334,25 +335,33 @@ class Resolution:
     stats: dict[str, Any]
 
 
-def resolve(work: Path, partitions: int, threshold: float, exact_jaccard: bool = False) -> Resolution:
-    """Survivors and removals over the kept pairs: each removal names a kept document it is similar to."""
+def resolve_edges(
+    work: Path,
+    u: np.ndarray,
+    v: np.ndarray,
+    pair_jaccard: np.ndarray,
+    info: pa.Table | None,
+    threshold: float,
+    exact_jaccard: bool = False,
+) -> Resolution:
+    """Survivors and removals over some kept pairs (whole components: `survivors` deals them out),
+    with `info` the attributes of every document in them sorted by key: each removal names a kept
+    document it is similar to."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    edges = [np.load(work / EDGES / f"{p:05d}.npz") for p in range(partitions)]
-    u = np.concatenate([e["u"] for e in edges]) if edges else np.empty(0, np.uint64)
-    v = np.concatenate([e["v"] for e in edges]) if edges else np.empty(0, np.uint64)
     nodes, index = np.unique(np.concatenate([u, v]), return_inverse=True)
-    if not len(nodes):
+    if not len(nodes) or info is None:
         return Resolution(_empty_removals(), {"components": {}, "removed_exact": 0, "removed_near": 0, "hosts": []})
+    if not np.array_equal(info["key"].to_numpy(), nodes):
+        raise ValueError("dedup: document attributes do not match the documents of the pairs")
     n = len(nodes)
     a, b = index[: len(u)], index[len(u) :]
     graph = coo_matrix((np.ones(2 * len(u)), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n, n)).tocsr()
     _, component = connected_components(graph, directed=False)
-    is_exact = np.concatenate([e["jaccard"] for e in edges]) >= 1.0 if edges else np.empty(0, bool)
+    is_exact = pair_jaccard >= 1.0
     copies = coo_matrix((np.ones(int(is_exact.sum())), (a[is_exact], b[is_exact])), shape=(n, n))
     _, copy_group = connected_components(copies, directed=False)
-    info = _node_table(work, nodes)  # Arrow columns: no Python object per document
     info = info.append_column(
         "rank_quality",
         pc.fill_null(pc.if_else(pc.is_nan(info["quality"]), pa.scalar(None, pa.float32()), info["quality"]), np.inf),
@@ -390,14 +399,14 @@ def resolve(work: Path, partitions: int, threshold: float, exact_jaccard: bool =
         }
     )
     host_counts = pc.value_counts(pc.drop_null(taken["host"])).to_pylist()
-    hosts = Counter({h["values"]: h["counts"] for h in host_counts})
+    hosts = sorted(((h["values"], h["counts"]) for h in host_counts), key=lambda hc: (-hc[1], hc[0]))
     sizes = Counter(Counter(component.tolist()).values())
     stats = {
         "components": {str(size): count for size, count in sorted(sizes.items())},
         "removed_exact": int(exact.sum()),
         "removed_near": int((~exact).sum()),
         "kept_below_threshold": int(below.sum()),
-        "hosts": hosts.most_common(20),
+        "hosts": hosts[:HOSTS_KEPT],
     }
     return Resolution(table, stats)
 
@@ -431,44 +440,6 @@ def _greedy_survivors(graph: Any, copy_group: np.ndarray, order: np.ndarray) -> 
         decided[fresh] = True
         kept_of[fresh] = node
     return kept_of
-
-
-@dataclass(frozen=True)
-class ResolveJob:
-    work: Path
-    partitions: int
-    threshold: float
-    exact_jaccard: bool
-    out: Path  # the stage's artifacts folder: removals/ goes there
-    removal_parts: int
-
-
-def resolve_and_write(job: ResolveJob) -> dict[str, Any]:
-    """`resolve`, then the removal table split by source into parts the stage loads lazily. Run as a
-    task, so the driver holds only the returned counts, never a row per duplicate."""
-    result = resolve(job.work, job.partitions, job.threshold, job.exact_jaccard)
-    folder = job.out / REMOVALS
-    folder.mkdir()
-    removed = result.removed
-    owner = np.array([removal_partition(s, job.removal_parts) for s in removed["source"].to_pylist()], np.int64)
-    for part in np.unique(owner).tolist():
-        table = removed.filter(pa.array(owner == part)).sort_by([("source", "ascending"), ("line", "ascending")])
-        pq.write_table(table, folder / f"{part:05d}.parquet")
-    return result.stats
-
-
-def _node_table(work: Path, nodes: np.ndarray) -> pa.Table:
-    """Attributes of the documents in some pair, read shard by shard, in `nodes` order."""
-    parts = []
-    for shard in np.unique((nodes >> _ROW_BITS).astype(np.int64)):
-        table = pq.read_table(work / DOCS / f"{shard:06d}.parquet")
-        keys = table["key"].to_numpy()
-        parts.append(table.filter(pa.array(np.isin(keys, nodes))))
-    table = pa.concat_tables(parts)
-    order = np.argsort(table["key"].to_numpy())
-    table = table.take(pa.array(order))
-    assert np.array_equal(table["key"].to_numpy(), nodes)
-    return table
 
 
 def _empty_removals() -> pa.Table:

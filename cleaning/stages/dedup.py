@@ -19,7 +19,7 @@ from typing import ClassVar
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cleaning.dedup import cluster
+from cleaning.dedup import cluster, survivors
 from cleaning.dedup.minhash import MinHasher, lsh_params
 from cleaning.document import Doc, Reject, StageResult
 from cleaning.errors import CleaningError
@@ -56,11 +56,21 @@ class DedupConfig:
         metadata={"help": "in a larger LSH bucket each document is compared with the next max_bucket - 1 only"},
     )
 
+    survivor_groups: int = field(
+        default=0,
+        metadata={
+            "help": "groups of duplicate components whose survivors are chosen in parallel; 0 = from the data "
+            "size (about partition_mb of pairs and documents per group)"
+        },
+    )
+
     def __post_init__(self) -> None:
         if not 0 < self.threshold <= 1:
             raise CleaningError("dedup.threshold must be in (0, 1]")
-        if self.ngram < 1 or self.num_perm < 2 or self.partitions < 0 or self.max_bucket < 2:
-            raise CleaningError("dedup: needs ngram >= 1, num_perm >= 2, partitions >= 0, max_bucket >= 2")
+        if min(self.ngram, self.num_perm - 1, self.partitions + 1, self.max_bucket - 1, self.survivor_groups + 1) < 1:
+            raise CleaningError(
+                "dedup: needs ngram >= 1, num_perm >= 2, partitions >= 0, max_bucket >= 2, survivor_groups >= 0"
+            )
         if not self.partition_mb > 0:
             raise CleaningError("dedup.partition_mb must be above 0")
 
@@ -109,8 +119,10 @@ class Dedup(Stage):
             ]
             reduced = ctx.map(cluster.reduce_partition, reduce_jobs, "find duplicate pairs")
             removal_parts = max(8, len(ctx.shards))
-            resolve = cluster.ResolveJob(work, partitions, config.threshold, config.verify, ctx.workdir, removal_parts)
-            [resolved] = ctx.map(cluster.resolve_and_write, [resolve], "choose survivors")  # in a worker
+            resolved = survivors.survivors(
+                ctx.map, work, ctx.workdir, partitions, len(jobs), config.threshold, config.verify, removal_parts,
+                config.survivor_groups, config.partition_mb,
+            )  # fmt: skip
         finally:
             shutil.rmtree(work, ignore_errors=True)
         stats = {

@@ -1,0 +1,272 @@
+"""Which duplicates go, decided in parallel groups of components with memory bounded per group.
+
+  components (one task):  every reduce partition's kept pairs streamed once through a union-find
+                          over the documents that are in some pair (8 bytes of key and 4 of parent
+                          per document, nothing per pair); a component is named by its smallest
+                          document number, and components are dealt into `groups` by that name
+  route (per partition and per shard): pairs and document attributes sorted by group, with the
+                          offsets (pairs) or row groups (documents) of each group
+  resolve (per group):    the survivor rule of `cluster.resolve_edges` over the group's components.
+                          The rule never looks across a component, so any split into groups gives
+                          the same survivors as one pass over everything
+  write (per removal part): the removals of every group for the part, sorted by source and line
+
+Memory: the components task grows by 12 bytes per document in a pair; a group task holds its share
+of the pairs and documents (`groups` follows the data size), or one component larger than that.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cleaning.dedup import cluster
+
+COMPONENTS = "components"
+GROUPED = "grouped"
+# a group task's memory per document and per pair (measured: 128,829 documents in one group at 1.2 GB
+# of bench corpus took 150 MB over the process's baseline, with the shingle-set cache)
+NODE_BYTES = 1200
+EDGE_BYTES = 48
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+@numba.njit(cache=True, nogil=True)
+def _union(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Join the sets of a[i] and b[i]; the smaller root becomes the root, so a set's root is always
+    its smallest member (path halving keeps the trees shallow)."""
+    for i in range(a.size):
+        x = a[i]
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        y = b[i]
+        while parent[y] != y:
+            parent[y] = parent[parent[y]]
+            y = parent[y]
+        if x < y:
+            parent[y] = x
+        elif y < x:
+            parent[x] = y
+
+
+@numba.njit(cache=True, nogil=True)
+def _roots(parent: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Point every member at its root: ascending order works because a root is its set's smallest."""
+    for i in range(parent.size):
+        parent[i] = parent[parent[i]]
+
+
+def group_of(component: np.ndarray, groups: int) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return ((component * _MIX) >> np.uint64(32)) % np.uint64(groups)
+
+
+@dataclass(frozen=True)
+class ComponentsJob:
+    work: Path
+    partitions: int  # reduce partitions: EDGES/{p}.npz
+    groups: int  # 0: from the data size and `budget_mb`
+    budget_mb: float
+
+
+def components(job: ComponentsJob) -> dict[str, int]:
+    """Connected components of the kept pairs; writes the sorted node keys and each one's component."""
+    parts = []
+    edges = 0
+    for p in range(job.partitions):
+        with np.load(job.work / cluster.EDGES / f"{p:05d}.npz") as e:
+            parts.append(np.unique(np.concatenate([e["u"], e["v"]])))
+            edges += len(e["u"])
+    nodes = np.unique(np.concatenate(parts)) if parts else np.empty(0, np.uint64)
+    del parts
+    if len(nodes) >= 2**31:
+        raise ValueError(f"dedup: {len(nodes):,} documents in pairs; at most 2^31 - 1 per run")
+    parent = np.arange(len(nodes), dtype=np.int32)
+    for p in range(job.partitions):
+        with np.load(job.work / cluster.EDGES / f"{p:05d}.npz") as e:
+            u, v = e["u"], e["v"]
+        for i in range(0, len(u), cluster.PAIR_CHUNK * 16):
+            a = np.searchsorted(nodes, u[i : i + cluster.PAIR_CHUNK * 16]).astype(np.int32)
+            b = np.searchsorted(nodes, v[i : i + cluster.PAIR_CHUNK * 16]).astype(np.int32)
+            _union(parent, a, b)
+    _roots(parent)
+    groups = job.groups or max(1, math.ceil((len(nodes) * NODE_BYTES + edges * EDGE_BYTES) / (job.budget_mb * 1e6)))
+    folder = job.work / COMPONENTS
+    folder.mkdir(exist_ok=True)
+    np.save(folder / "nodes.npy", nodes)
+    np.save(folder / "component.npy", nodes[parent])
+    return {"nodes": len(nodes), "edges": edges, "groups": groups}
+
+
+class Components:
+    """The component of any document in a pair (memory-mapped: workers share the pages)."""
+
+    def __init__(self, work: Path, groups: int) -> None:
+        self.nodes = np.load(work / COMPONENTS / "nodes.npy", mmap_mode="r")
+        self.component = np.load(work / COMPONENTS / "component.npy", mmap_mode="r")
+        self.groups = groups
+
+    def group(self, keys: np.ndarray) -> np.ndarray:
+        at = np.searchsorted(self.nodes, keys)
+        return group_of(np.asarray(self.component[at]), self.groups).astype(np.int64)
+
+    def member(self, keys: np.ndarray) -> np.ndarray:
+        if not len(self.nodes):
+            return np.zeros(len(keys), dtype=bool)
+        at = np.minimum(np.searchsorted(self.nodes, keys), len(self.nodes) - 1)
+        return np.asarray(self.nodes[at]) == keys
+
+
+@dataclass(frozen=True)
+class RouteJob:
+    work: Path
+    groups: int
+    partition: int = -1  # an edge partition to route, or
+    shard: int = -1  # a shard's document table to route
+
+
+def route(job: RouteJob) -> int:
+    """Sort one edge partition's pairs, or one shard's documents that are in a pair, by group."""
+    comps = Components(job.work, job.groups)
+    folder = job.work / GROUPED
+    folder.mkdir(exist_ok=True)
+    if job.partition >= 0:
+        with np.load(job.work / cluster.EDGES / f"{job.partition:05d}.npz") as e:
+            u, v, jaccard = e["u"], e["v"], e["jaccard"]
+        group = comps.group(u)
+        order = np.argsort(group, kind="stable")
+        stem = folder / f"edges-{job.partition:05d}"
+        np.save(f"{stem}.offsets.npy", np.searchsorted(group[order], np.arange(job.groups + 1)))
+        for name, column in (("u", u), ("v", v), ("jaccard", jaccard)):
+            np.save(f"{stem}.{name}.npy", column[order])
+        return len(u)
+    table = pq.read_table(job.work / cluster.DOCS / f"{job.shard:06d}.parquet")
+    table = table.filter(pa.array(comps.member(table["key"].to_numpy())))
+    _write_by(folder / f"docs-{job.shard:06d}", table, comps.group(table["key"].to_numpy()), job.groups)
+    return table.num_rows
+
+
+def _write_by(stem: Path, table: pa.Table, owner: np.ndarray, owners: int) -> None:
+    """The rows as one Parquet row group per owner (`stem`.parquet), and which row group each owner
+    has, -1 for none (`stem`.rowgroups.npy): a reader loads only its own rows."""
+    order = np.argsort(owner, kind="stable")
+    table, owner = table.take(pa.array(order)), owner[order]
+    starts = np.searchsorted(owner, np.arange(owners + 1))
+    present = np.flatnonzero(np.diff(starts))
+    with pq.ParquetWriter(f"{stem}.parquet", table.schema) as writer:
+        for i in present.tolist():
+            writer.write_table(table.slice(starts[i], starts[i + 1] - starts[i]), row_group_size=1 << 40)
+    row_group = np.full(owners, -1, dtype=np.int64)
+    row_group[present] = np.arange(len(present))
+    np.save(f"{stem}.rowgroups.npy", row_group)
+
+
+def _read_own(stem: Path, owner: int) -> pa.Table | None:
+    if not Path(f"{stem}.rowgroups.npy").is_file():
+        return None
+    index = int(np.load(f"{stem}.rowgroups.npy", mmap_mode="r")[owner])
+    return pq.ParquetFile(f"{stem}.parquet").read_row_group(index) if index >= 0 else None
+
+
+@dataclass(frozen=True)
+class GroupJob:
+    work: Path
+    group: int
+    partitions: int
+    shards: int
+    threshold: float
+    exact_jaccard: bool
+    removal_parts: int
+
+
+def resolve_group(job: GroupJob) -> dict[str, Any]:
+    """The survivors of one group's components; its removals are written by removal part."""
+    folder = job.work / GROUPED
+    cols: dict[str, list[np.ndarray]] = {"u": [], "v": [], "jaccard": []}
+    for p in range(job.partitions):
+        stem = folder / f"edges-{p:05d}"
+        offsets = np.load(f"{stem}.offsets.npy")
+        lo, hi = int(offsets[job.group]), int(offsets[job.group + 1])
+        if hi > lo:
+            for name in cols:
+                cols[name].append(np.array(np.load(f"{stem}.{name}.npy", mmap_mode="r")[lo:hi]))
+    u, v = (np.concatenate(cols[n]) if cols[n] else np.empty(0, np.uint64) for n in ("u", "v"))
+    jaccard = np.concatenate(cols["jaccard"]) if cols["jaccard"] else np.empty(0, np.float32)
+    tables = [t for s in range(job.shards) if (t := _read_own(folder / f"docs-{s:06d}", job.group)) is not None]
+    info = pa.concat_tables(tables) if tables else None
+    if info is not None:
+        info = info.take(pa.array(np.argsort(info["key"].to_numpy())))
+    result = cluster.resolve_edges(job.work, u, v, jaccard, info, job.threshold, job.exact_jaccard)
+    removed = result.removed
+    owner = np.array([cluster.removal_partition(s, job.removal_parts) for s in removed["source"].to_pylist()], np.int64)
+    _write_by(folder / f"removals-{job.group:05d}", removed, owner, job.removal_parts)
+    return result.stats
+
+
+@dataclass(frozen=True)
+class WriteJob:
+    work: Path
+    parts: tuple[int, int]  # a range of removal parts
+    groups: int
+    out: Path  # the stage's artifacts folder: removals/ goes there
+
+
+def write_parts(job: WriteJob) -> int:
+    """Removal parts from every group's removals, each sorted by source and line. Each group's index
+    is read once per job and its file opened only if it holds rows of these parts."""
+    folder = job.work / GROUPED
+    lo, hi = job.parts
+    index = [np.load(folder / f"removals-{g:05d}.rowgroups.npy")[lo:hi] for g in range(job.groups)]
+    files = {g: pq.ParquetFile(folder / f"removals-{g:05d}.parquet") for g in range(job.groups) if index[g].max() >= 0}
+    written = 0
+    for part in range(lo, hi):
+        tables = [f.read_row_group(int(index[g][part - lo])) for g, f in files.items() if index[g][part - lo] >= 0]
+        if tables:
+            table = pa.concat_tables(tables).sort_by([("source", "ascending"), ("line", "ascending")])
+            pq.write_table(table.combine_chunks(), job.out / cluster.REMOVALS / f"{part:05d}.parquet")
+            written += table.num_rows
+    return written
+
+
+def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The groups' counts as one: component sizes and hosts summed (hosts ordered by count, then name)."""
+    sizes: Counter[str] = Counter()
+    hosts: Counter[str] = Counter()
+    out = {"removed_exact": 0, "removed_near": 0, "kept_below_threshold": 0}
+    for stats in parts:
+        sizes.update(stats["components"])
+        hosts.update(dict(stats["hosts"]))
+        for key in out:
+            out[key] += stats.get(key, 0)
+    return {
+        "components": {k: sizes[k] for k in sorted(sizes, key=int)},
+        **out,
+        "hosts": sorted(hosts.items(), key=lambda kv: (-kv[1], kv[0]))[:20],
+    }
+
+
+def survivors(ctx_map: Any, work: Path, out: Path, partitions: int, shards: int, threshold: float,
+              exact_jaccard: bool, removal_parts: int, groups: int, budget_mb: float) -> dict[str, Any]:  # fmt: skip
+    """The whole step: components, routing, groups resolved in parallel, removal parts written."""
+    [found] = ctx_map(components, [ComponentsJob(work, partitions, groups, budget_mb)], "find duplicate groups")
+    g = found["groups"]
+    route_jobs = [RouteJob(work, g, partition=p) for p in range(partitions)]
+    route_jobs += [RouteJob(work, g, shard=s) for s in range(shards)]
+    ctx_map(route, route_jobs, "route duplicate groups")
+    jobs = [GroupJob(work, i, partitions, shards, threshold, exact_jaccard, removal_parts) for i in range(g)]
+    stats = merge_stats(ctx_map(resolve_group, jobs, "choose survivors"))
+    (out / cluster.REMOVALS).mkdir()
+    writers = min(removal_parts, max(8, g))  # each reads every group's small index once
+    bounds = [round(i * removal_parts / writers) for i in range(writers + 1)]
+    write_jobs = [WriteJob(work, (bounds[i], bounds[i + 1]), g, out) for i in range(writers)]
+    ctx_map(write_parts, write_jobs, "write removals")
+    return {**stats, "documents_in_pairs": found["nodes"], "survivor_groups": g}
