@@ -283,7 +283,11 @@ def test_streamed_union_find_finds_scipys_components_named_by_their_smallest_doc
     from cleaning.dedup import cluster, survivors
 
     rng = np.random.default_rng(3)
-    keys = np.unique(rng.integers(0, 2**40, 3000, dtype=np.uint64))
+    docs = (1000, 1500, 800)  # documents per shard; a document's key is shard << 32 | row
+    every = np.concatenate(
+        [(np.uint64(s) << np.uint64(32)) | np.arange(n, dtype=np.uint64) for s, n in enumerate(docs)]
+    )
+    keys = np.unique(rng.choice(every, 3000, replace=False))
     (tmp_path / cluster.EDGES).mkdir()
     all_u, all_v = [], []
     for p in range(3):  # chains, stars and random joins, spread over three reduce partitions
@@ -291,7 +295,7 @@ def test_streamed_union_find_finds_scipys_components_named_by_their_smallest_doc
         u, v = keys[a], keys[b]
         np.savez(tmp_path / cluster.EDGES / f"{p:05d}.npz", u=u, v=v, jaccard=np.ones(len(u), np.float32))
         all_u.append(a), all_v.append(b)
-    found = survivors.components(survivors.ComponentsJob(tmp_path, 3, 0, 1.0))
+    found = survivors.components(survivors.ComponentsJob(tmp_path, 3, docs, 0, 1.0))
     nodes = np.load(tmp_path / survivors.COMPONENTS / "nodes.npy")
     component = np.load(tmp_path / survivors.COMPONENTS / "component.npy")
     a, b = np.concatenate(all_u), np.concatenate(all_v)

@@ -32,9 +32,10 @@ import pyarrow.parquet as pq
 import xxhash
 
 from cleaning.dedup.minhash import MinHasher, band_keys, estimated_jaccard, strip
+from cleaning.errors import CleaningError
 from cleaning.hosts import host_of
 
-_ROW_BITS = np.uint64(32)
+ROW_BITS = np.uint64(32)
 DOCS = "docs"
 SIGS = "sigs"
 KEYS = "keys"
@@ -67,7 +68,7 @@ def map_shard(job: MapJob) -> dict[str, int]:
     table = pq.read_table(job.shard, columns=columns)
     texts = [strip(t) for t in table["text"].to_pylist()]
     n = len(texts)
-    keys = (np.uint64(job.index) << _ROW_BITS) | np.arange(n, dtype=np.uint64)
+    keys = (np.uint64(job.index) << ROW_BITS) | np.arange(n, dtype=np.uint64)
     exact = np.array([xxhash.xxh3_128_intdigest(t.encode()) for t in texts], dtype=object)
     hi = np.array([int(x >> 64) for x in exact], dtype=np.uint64)
     lo = np.array([int(x & 0xFFFFFFFFFFFFFFFF) for x in exact], dtype=np.uint64)
@@ -193,7 +194,7 @@ class Signatures:
         self.work = work
 
     def get(self, keys: np.ndarray) -> np.ndarray:
-        shards = (keys >> _ROW_BITS).astype(np.int64)
+        shards = (keys >> ROW_BITS).astype(np.int64)
         rows = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
         out: np.ndarray | None = None
         for shard in np.unique(shards):
@@ -354,7 +355,7 @@ def resolve_edges(
     if not len(nodes) or info is None:
         return Resolution(_empty_removals(), {"components": {}, "removed_exact": 0, "removed_near": 0, "hosts": []})
     if not np.array_equal(info["key"].to_numpy(), nodes):
-        raise ValueError("dedup: document attributes do not match the documents of the pairs")
+        raise CleaningError("dedup: document attributes do not match the documents of the pairs")
     n = len(nodes)
     a, b = index[: len(u)], index[len(u) :]
     graph = coo_matrix((np.ones(2 * len(u)), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n, n)).tocsr()

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cleaning.dedup import cluster
+from cleaning.errors import CleaningError
 
 COMPONENTS = "components"
 GROUPED = "grouped"
@@ -65,6 +66,16 @@ def _roots(parent: np.ndarray) -> None:  # pragma: no cover - compiled
         parent[i] = parent[parent[i]]
 
 
+def position(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """`np.searchsorted(sorted_keys, keys)` with the keys sorted first: binary searches for keys in
+    order walk the array forwards instead of jumping across it (the union-find over 1.6e7 pairs
+    of 9.6e6 documents: 42 s with plain searchsorted, 8 s with this)."""
+    order = np.argsort(keys)
+    out = np.empty(len(keys), dtype=np.int64)
+    out[order] = np.searchsorted(sorted_keys, keys[order])
+    return out
+
+
 def group_of(component: np.ndarray, groups: int) -> np.ndarray:
     with np.errstate(over="ignore"):
         return ((component * _MIX) >> np.uint64(32)) % np.uint64(groups)
@@ -74,36 +85,55 @@ def group_of(component: np.ndarray, groups: int) -> np.ndarray:
 class ComponentsJob:
     work: Path
     partitions: int  # reduce partitions: EDGES/{p}.npz
+    docs: tuple[int, ...]  # documents per shard (a document's number is shard << 32 | row)
     groups: int  # 0: from the data size and `budget_mb`
     budget_mb: float
 
 
 def components(job: ComponentsJob) -> dict[str, int]:
-    """Connected components of the kept pairs; writes the sorted node keys and each one's component."""
-    parts = []
+    """Connected components of the kept pairs; writes the sorted node keys and each one's component.
+    The documents in pairs are found with a one-byte mark per document of the corpus (no sort of
+    every pair's keys); the union-find then holds 12 bytes per document in a pair."""
+    base = np.concatenate([[0], np.cumsum(job.docs, dtype=np.int64)])
+
+    def dense(keys: np.ndarray) -> np.ndarray:
+        return base[(keys >> cluster.ROW_BITS).astype(np.int64)] + (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+    marked = np.zeros(int(base[-1]), dtype=bool)
     edges = 0
     for p in range(job.partitions):
         with np.load(job.work / cluster.EDGES / f"{p:05d}.npz") as e:
-            parts.append(np.unique(np.concatenate([e["u"], e["v"]])))
+            marked[dense(e["u"])] = True
+            marked[dense(e["v"])] = True
             edges += len(e["u"])
-    nodes = np.unique(np.concatenate(parts)) if parts else np.empty(0, np.uint64)
-    del parts
+    nodes = np.empty(int(np.count_nonzero(marked)), dtype=np.uint64)  # the marked documents' keys, in order
+    filled = 0
+    for shard in range(len(job.docs)):  # shard by shard: no array of every marked position at once
+        rows = np.flatnonzero(marked[base[shard] : base[shard + 1]]).astype(np.uint64)
+        nodes[filled : filled + len(rows)] = (np.uint64(shard) << cluster.ROW_BITS) | rows
+        filled += len(rows)
+    del marked
+    chunk = cluster.PAIR_CHUNK * 16
     if len(nodes) >= 2**31:
-        raise ValueError(f"dedup: {len(nodes):,} documents in pairs; at most 2^31 - 1 per run")
+        raise CleaningError(f"dedup: {len(nodes):,} documents in pairs; at most 2^31 - 1 per run")
     parent = np.arange(len(nodes), dtype=np.int32)
     for p in range(job.partitions):
         with np.load(job.work / cluster.EDGES / f"{p:05d}.npz") as e:
             u, v = e["u"], e["v"]
-        for i in range(0, len(u), cluster.PAIR_CHUNK * 16):
-            a = np.searchsorted(nodes, u[i : i + cluster.PAIR_CHUNK * 16]).astype(np.int32)
-            b = np.searchsorted(nodes, v[i : i + cluster.PAIR_CHUNK * 16]).astype(np.int32)
+        for i in range(0, len(u), chunk):
+            a = position(nodes, u[i : i + chunk]).astype(np.int32)
+            b = position(nodes, v[i : i + chunk]).astype(np.int32)
             _union(parent, a, b)
     _roots(parent)
     groups = job.groups or max(1, math.ceil((len(nodes) * NODE_BYTES + edges * EDGE_BYTES) / (job.budget_mb * 1e6)))
     folder = job.work / COMPONENTS
     folder.mkdir(exist_ok=True)
     np.save(folder / "nodes.npy", nodes)
-    np.save(folder / "component.npy", nodes[parent])
+    component = np.lib.format.open_memmap(folder / "component.npy", mode="w+", dtype=np.uint64, shape=nodes.shape)
+    for i in range(0, len(nodes), chunk):  # each node's component key, without a second array of keys
+        component[i : i + chunk] = nodes[parent[i : i + chunk]]
+    component.flush()
+    del component
     return {"nodes": len(nodes), "edges": edges, "groups": groups}
 
 
@@ -116,13 +146,13 @@ class Components:
         self.groups = groups
 
     def group(self, keys: np.ndarray) -> np.ndarray:
-        at = np.searchsorted(self.nodes, keys)
+        at = position(self.nodes, keys)
         return group_of(np.asarray(self.component[at]), self.groups).astype(np.int64)
 
     def member(self, keys: np.ndarray) -> np.ndarray:
         if not len(self.nodes):
             return np.zeros(len(keys), dtype=bool)
-        at = np.minimum(np.searchsorted(self.nodes, keys), len(self.nodes) - 1)
+        at = np.minimum(position(self.nodes, keys), len(self.nodes) - 1)
         return np.asarray(self.nodes[at]) == keys
 
 
@@ -254,10 +284,13 @@ def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def survivors(ctx_map: Any, work: Path, out: Path, partitions: int, shards: int, threshold: float,
+def survivors(ctx_map: Any, work: Path, out: Path, partitions: int, docs: list[int], threshold: float,
               exact_jaccard: bool, removal_parts: int, groups: int, budget_mb: float) -> dict[str, Any]:  # fmt: skip
-    """The whole step: components, routing, groups resolved in parallel, removal parts written."""
-    [found] = ctx_map(components, [ComponentsJob(work, partitions, groups, budget_mb)], "find duplicate groups")
+    """The whole step: components, routing, groups resolved in parallel, removal parts written.
+    `docs` is the number of documents of each shard the map step signed."""
+    shards = len(docs)
+    job = ComponentsJob(work, partitions, tuple(docs), groups, budget_mb)
+    [found] = ctx_map(components, [job], "find duplicate groups")
     g = found["groups"]
     route_jobs = [RouteJob(work, g, partition=p) for p in range(partitions)]
     route_jobs += [RouteJob(work, g, shard=s) for s in range(shards)]

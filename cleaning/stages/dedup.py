@@ -119,8 +119,9 @@ class Dedup(Stage):
             ]
             reduced = ctx.map(cluster.reduce_partition, reduce_jobs, "find duplicate pairs")
             removal_parts = max(8, len(ctx.shards))
+            docs = [m["docs"] for m in mapped]
             resolved = survivors.survivors(
-                ctx.map, work, ctx.workdir, partitions, len(jobs), config.threshold, config.verify, removal_parts,
+                ctx.map, work, ctx.workdir, partitions, docs, config.threshold, config.verify, removal_parts,
                 config.survivor_groups, config.partition_mb,
             )  # fmt: skip
         finally:
