@@ -336,30 +336,6 @@ def model_removals(
                 kept[j] = True
                 changed = True
     return out
-    stripped = [s.strip() for s in lines]
-    ends = [s.endswith(LINE_END_CHARS) for s in stripped]
-    opens = [bool(_OPEN_END.search(s)) and not e for s, e in zip(stripped, ends, strict=True)]
-    glue = continues is not None
-    goes_on = [glue and continues.match(s) is not None for s in stripped]  # type: ignore[union-attr]
-    n = len(lines)
-    changed = True
-    while changed:
-        changed = False
-        kept = free & ~out
-        for j in np.flatnonzero(out).tolist():
-            if len(stripped[j]) > pieces:
-                continue
-            before = j > 0 and kept[j - 1]
-            after = j + 1 < n and kept[j + 1]
-            inside = before and after and not ends[j - 1]
-            term = goes_on[j + 1] and not ends[j] and bool(_NOUN_END.search(stripped[j])) if after else False
-            head = glue and after and (opens[j] or term)
-            tail = glue and before and (opens[j - 1] or (not ends[j - 1] and goes_on[j]))
-            if inside or head or tail:
-                out[j] = False
-                kept[j] = True
-                changed = True
-    return out
 
 
 def with_boilerplate(site_share: np.ndarray, flat_removed: np.ndarray, removed: list[list[str | None]]) -> np.ndarray:
