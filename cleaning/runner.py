@@ -446,6 +446,7 @@ class Runner:
             self._mapper(spec.name),
             log=self._logger(spec.name),
             progress=self.options.progress and self.console.is_terminal,
+            output=self.out,
         )
         with self.ticker.step(f"{spec.name}: corpus-wide step"):
             spec.cls.prepare(spec.config, ctx)

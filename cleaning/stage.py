@@ -41,6 +41,7 @@ class PrepareContext:
     map: Callable[[Callable[[Any], Any], list[Any], str], list[Any]]
     log: Callable[[str], None] = print  # one line of progress for the person running the pipeline
     progress: bool = False  # whether long steps may draw their own progress display on stderr
+    output: Path | None = None  # the run's OUTPUT: earlier stages' rejects, models later runs reuse
 
 
 @dataclass(frozen=True)

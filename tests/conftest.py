@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 # Every Ray process a test starts listens on 127.0.0.1 only (read by Ray when it is imported).
@@ -80,6 +81,11 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_pipeline([SAMPLE], out)
     build_report(ReportOptions(out), lambda fn, items, label: [fn(i) for i in items], log=lambda line: None)
     return out
+
+
+def genre_model_id(out: Path) -> str:
+    """The id of the genre model a run fitted or reused (OUTPUT/genre-model)."""
+    return json.loads((out / "genre-model" / "genre-model.json").read_text(encoding="utf-8"))["id"]
 
 
 def genres_dir(out: Path) -> Path:

@@ -12,7 +12,7 @@ from cleaning.document import Doc, Reject
 from cleaning.errors import CleaningError
 from cleaning.genres.weights import Weights, load_weights
 from cleaning.stages.balance import Balance, BalanceConfig
-from tests.conftest import PIPELINE, ROOT, SAMPLE, output_ids, run_pipeline
+from tests.conftest import PIPELINE, ROOT, SAMPLE, genre_model_id, output_ids, run_pipeline
 
 
 def weights_file(tmp_path: Path, text: str) -> Path:
@@ -88,7 +88,8 @@ def test_editing_weights_reruns_only_balance_and_conserves_documents(tmp_path: P
     out = tmp_path / "out"
     shutil.copytree(sample_run, out)
     (out / "report").exists() and shutil.rmtree(out / "report")
-    path = weights_file(tmp_path, "clusters: {0: 0}")
+    tokenizer = (out / "tokenizer" / "tokenizer.model").read_bytes()
+    path = weights_file(tmp_path, f"genre_model: {genre_model_id(out)}\nclusters: {{0: 0}}")
     summary = run_pipeline([SAMPLE], out, PIPELINE, [f"balance.weights={path}"])
     by_stage = {s["stage"]: s for s in summary["stages"]}
     assert not by_stage["genres"]["ran"] and not by_stage["quality"]["ran"]
@@ -102,3 +103,7 @@ def test_editing_weights_reruns_only_balance_and_conserves_documents(tmp_path: P
         sum(kept.values()) + sum(rejected.values())
         == json.loads((out / "summary.json").read_text())["conservation"]["records_in"]
     )
+    assert by_stage["tokenize"]["ran"], "the corpus the tokenizer sees changed"
+    assert (out / "tokenizer" / "tokenizer.model").read_bytes() == tokenizer, "weights changed the token ids"
+    used = next(out.glob("*-tokenize/_prepare/artifacts/tokenizer.model")).read_bytes()
+    assert used == tokenizer

@@ -18,8 +18,8 @@ from cleaning.evaluation.runread import open_run
 from cleaning.report import summarize as sm
 from cleaning.report.build import Flags, ReportOptions, build_report
 from cleaning.report.html import render
-from cleaning.report.terms import distinctive_terms
-from tests.conftest import RULES_ONLY, SAMPLE, genres_dir, run_pipeline
+from cleaning.report.words import distinctive_words, name_of
+from tests.conftest import RULES_ONLY, SAMPLE, genre_model_id, genres_dir, run_pipeline
 
 
 def local_map(fn, items, label):
@@ -106,24 +106,27 @@ def test_shard_summaries_merge_to_the_same_as_one_shard(sample_run: Path, tmp_pa
     assert merged.snippets == whole.snippets and merged.sample == whole.sample and merged.hosts == whole.hosts
 
 
-def test_distinctive_terms_are_specific_to_their_cluster() -> None:
+def test_distinctive_terms_are_whole_words_specific_to_their_cluster() -> None:
     common = "今日はとても良い天気でした。そして明日も晴れるでしょう。"
     texts = [
         (common + "新型スマートフォンのバッテリー容量とカメラ性能を比較します。") * 5,
         (common + "高校野球の決勝戦で投手が完封しました。監督のコメントです。") * 5,
         (common + "味噌汁の作り方：出汁を取り、豆腐とわかめを入れます。") * 5,
     ]
-    terms = distinctive_terms(texts)
-    assert any("スマートフォン" in t or "バッテリー" in t for t in terms[0]), terms[0]
-    assert any("野球" in t or "投手" in t for t in terms[1]), terms[1]
-    assert any("味噌汁" in t or "豆腐" in t for t in terms[2]), terms[2]
+    terms = distinctive_words(texts)
+    assert {"新型スマートフォン", "バッテリー容量", "カメラ性能"} <= set(terms[0]), terms[0]
+    assert {"高校野球", "決勝戦", "投手"} <= set(terms[1]), terms[1]
+    assert {"味噌汁", "豆腐"} <= set(terms[2]), terms[2]
     assert not any("天気" in t for row in terms for t in row), "words every cluster shares are not distinctive"
-    assert distinctive_terms(["", ""]) == [[], []]
+    fragments = {"マートフォ", "ッテリー", "噌汁の"}
+    assert not fragments & {t for row in terms for t in row}, "no piece of a word"
+    assert name_of(terms[1]).count("・") == 2
+    assert distinctive_words(["", ""]) == [[], []]
 
 
 def test_weights_preview_changes_the_mix(sample_run: Path, tmp_path: Path) -> None:
     weights = tmp_path / "w.yaml"
-    weights.write_text("clusters: {0: 0, 1: 3}\n")
+    weights.write_text(f"genre_model: {genre_model_id(sample_run)}\nclusters: {{0: 0, 1: 3}}\n")
     overview = build_report(ReportOptions(sample_run, tmp_path / "rep", weights), local_map, log=lambda s: None)
     rows = pq.read_table(tmp_path / "rep" / "clusters.parquet").to_pylist()
     assert rows[0]["share_after"] == 0 and rows[0]["weight"] == 0
@@ -137,12 +140,18 @@ def test_report_counts_what_later_stages_removed(sample_run: Path, tmp_path: Pat
     out = tmp_path / "out"
     shutil.copytree(sample_run, out)
     weights = tmp_path / "w.yaml"
-    weights.write_text("clusters: {2: 0}\n")
+    weights.write_text(f"genre_model: {genre_model_id(out)}\nclusters: {{2: 0}}\n")
     run_pipeline([SAMPLE], out, overrides=[f"balance.weights={weights}"])
-    build_report(ReportOptions(out), local_map, log=lambda s: None)
+    overview = build_report(ReportOptions(out), local_map, log=lambda s: None)
     rows = {r["cluster"]: r for r in pq.read_table(out / "report" / "clusters.parquet").to_pylist()}
-    assert json.loads(rows[2]["removed_later"]) == {"balance:balance.dropped": rows[2]["docs"]}
+    assert json.loads(rows[2]["removed_later"]) == {"balance.dropped": rows[2]["docs"]}, "one stage name, not two"
     assert json.loads(rows[3]["removed_later"]) == {}
+    assert rows[2]["final_docs"] == 0 and all(r["final_docs"] <= r["docs"] for r in rows.values())
+    final = pq.read_table(next(out.glob("*-tokenize")) / "shards", columns=["text"])
+    assert overview["docs"] == final.num_rows, "the overview counts the final output"
+    assert overview["chars"] == sum(map(len, final["text"].to_pylist()))
+    assert overview["docs_clustered"] == sum(r["docs"] for r in rows.values()) > overview["docs"]
+    assert overview["tokens_measured"] and overview["genre_model"] == genre_model_id(out)
 
 
 def test_snippet_text_cannot_break_out_of_the_page() -> None:
@@ -196,7 +205,7 @@ def test_an_unchanged_report_is_not_rebuilt_and_a_changed_input_rebuilds_it(samp
         return local_map(fn, items, label)
 
     weights = tmp_path / "w.yaml"
-    weights.write_text("clusters: {0: 2}\n")
+    weights.write_text(f"genre_model: {genre_model_id(sample_run)}\nclusters: {{0: 2}}\n")
     options = ReportOptions(sample_run, tmp_path / "rep", weights)
     first = build_report(options, counting_map, log=lambda s: None)
     assert calls and not first.get("up_to_date")
@@ -204,7 +213,7 @@ def test_an_unchanged_report_is_not_rebuilt_and_a_changed_input_rebuilds_it(samp
     again = build_report(options, counting_map, log=lambda s: None)
     assert again["up_to_date"] and not calls, "nothing was summarised again"
     assert again["files"] == first["files"] and again["k"] == first["k"]
-    weights.write_text("clusters: {0: 3}\n")
+    weights.write_text(f"genre_model: {genre_model_id(sample_run)}\nclusters: {{0: 3}}\n")
     changed = build_report(options, counting_map, log=lambda s: None)
     assert calls and not changed.get("up_to_date") and changed["weights"]["clusters"] == {0: 3.0}
     (tmp_path / "rep" / "clusters.csv").unlink()

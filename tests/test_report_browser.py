@@ -78,7 +78,7 @@ def test_sample_report_sorts_filters_and_opens_a_cluster(page, sample_run: Path,
     descending = cluster_ids(page)
     page.click("#cluster-head th[data-key='cluster']")
     assert cluster_ids(page) == sorted(descending) == list(range(k))
-    first_term = page.inner_text("#cluster-body tr.row:nth-child(4) td:nth-child(14)").split(" · ")[0]
+    first_term = page.inner_text("#cluster-body tr.row:nth-child(4) .terms").split(" · ")[0]
     page.fill("#filter", first_term)
     filtered = cluster_ids(page)
     assert 3 in filtered and len(filtered) < k
@@ -99,8 +99,10 @@ def synthetic_rows(k: int) -> tuple[dict, list[dict], list[dict]]:
         rows.append(
             {
                 "cluster": c,
+                "name": f"{words[c % 10]}・{words[(c * 7) % 10]}{c}",
                 "domain": c % 100,
                 "docs": docs,
+                "final_docs": docs,
                 "doc_share": docs / (500 * k),
                 "chars": docs * 900,
                 "char_share": docs / (500 * k),
@@ -139,15 +141,18 @@ def synthetic_rows(k: int) -> tuple[dict, list[dict], list[dict]]:
         "generated": "now",
         "k": k,
         "domains": 100,
+        "genre_model": "g-000000000000",
         "docs": 1,
+        "docs_clustered": 1,
         "chars": 1,
         "est_tokens": 1,
+        "tokens_measured": False,
         "chars_per_token": 2.2,
         "noise_threshold": 0.5,
         "stages": [],
         "flags": {"ad-heavy": 1},
         "flag_rules": {},
-        "weights": {"path": None, "identity": True},
+        "weights": {"path": None, "identity": True, "default": 1.0, "domains": {}, "clusters": {}},
         "quality_hist": {"kept": [1] * 100, "rejected": None},
     }
     return overview, rows, domains
@@ -169,3 +174,49 @@ def test_ten_thousand_clusters_stay_usable(page, tmp_path: Path) -> None:
     page.wait_for_selector("body[data-ready='1']")
     assert page.inner_text("#detail-title").startswith("Cluster 9999 ")
     screenshot(page, "report-10000-clusters.png", tmp_path)
+
+
+GLYPHS = """() => {
+  const canvas = document.createElement("canvas"); canvas.width = canvas.height = 48;
+  const ctx = canvas.getContext("2d");
+  ctx.font = "32px " + getComputedStyle(document.querySelector("#cluster-body .terms")).fontFamily;
+  const shape = (ch) => { ctx.clearRect(0, 0, 48, 48); ctx.fillText(ch, 4, 38);
+    return ctx.getImageData(0, 0, 48, 48).data.filter((_, i) => i % 4 === 3).join(","); };
+  return new Set(["日", "本", "語", "あ", "カ", "漢"].map(shape)).size;
+}"""
+
+
+def test_japanese_renders_as_glyphs_not_boxes(page, sample_run: Path, tmp_path: Path) -> None:
+    """Without a CJK font every character is the same empty box: six characters must draw six shapes."""
+    open_report(page, sample_run / "report" / "index.html")
+    distinct = page.evaluate(GLYPHS)
+    assert distinct == 6, f"Japanese renders as {distinct} distinct shape(s): install a CJK font (fonts-noto-cjk)"
+    screenshot(page, "sample-report-glyphs.png", tmp_path)
+
+
+def test_ticked_clusters_download_as_weights_for_this_model(page, sample_run: Path, tmp_path: Path) -> None:
+    import json
+
+    from cleaning.genres.weights import check_model, load_weights
+
+    overview = json.loads((sample_run / "report" / "report.json").read_text())
+    open_report(page, sample_run / "report" / "index.html")
+    page.check("#cluster-body input.pick[data-id='0']")
+    page.check("#cluster-body input.pick[data-id='2']")
+    domain = int(page.get_attribute("#domain-body input.pick-domain >> nth=-1", "data-id"))
+    page.check(f"#domain-body input.pick-domain[data-id='{domain}']")
+    assert not page.is_visible("#detail"), "ticking a box does not open the cluster"
+    page.fill("#pick-weight", "0.5")
+    with page.expect_download() as download:
+        page.click("#download")
+    path = tmp_path / "weights.yaml"
+    download.value.save_as(path)
+    weights = load_weights(path)
+    assert weights.genre_model == overview["genre_model"] and weights.genre_model.startswith("g-")
+    assert weights.clusters == {0: 0.5, 2: 0.5} and weights.domains == {domain: 0.5}
+    check_model(weights, path, {overview["genre_model"]})
+    import csv
+
+    with (sample_run / "report" / "clusters.csv").open(encoding="utf-8") as f:
+        name = next(r["name"] for r in csv.DictReader(f) if r["cluster"] == "0")
+    assert name and f"  0: 0.5  # {name}\n" in path.read_text(encoding="utf-8"), "the cluster's name as a comment"

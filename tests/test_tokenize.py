@@ -19,7 +19,7 @@ from cleaning.tokenize.indexed import read_indexed
 from cleaning.tokenize.sample import SampleJob, cluster_docs, cluster_rates, write_sample
 from cleaning.tokenize.split import heldout_rates, split_of
 from cleaning.tokenize.tokenizer import Tokenizer, TokenizerParams, train_tokenizer
-from tests.conftest import SAMPLE, run_pipeline
+from tests.conftest import SAMPLE, genre_model_id, run_pipeline
 
 SMALL = """
 input: {{shard_mb: 0.05}}
@@ -243,9 +243,11 @@ def test_extra_corpora_are_mixed_in_with_their_weight_and_bad_records_quarantine
 
 def test_balance_repeats_are_written_and_not_weighted_again(tmp_path: Path) -> None:
     weights = tmp_path / "w.yaml"
-    weights.write_text("clusters: {0: 2, 1: 0.5}\n")
+    weights.write_text("default: 1\n")
     balance = f"  - stage: balance\n    weights: {weights}"
     out = tmp_path / "out"
+    run_pipeline([SAMPLE], out, small_pipeline(tmp_path, part_mb=100, balance=balance))  # fits the genre model
+    weights.write_text(f"genre_model: {genre_model_id(out)}\nclusters: {{0: 2, 1: 0.5}}\n")
     run_pipeline([SAMPLE], out, small_pipeline(tmp_path, part_mb=100, balance=balance))
     docs = final_docs(out)
     written = Counter(tuple(d.tolist()) for p in parts_of(out) for d in read_indexed(p))
@@ -260,9 +262,10 @@ def test_balance_repeats_are_written_and_not_weighted_again(tmp_path: Path) -> N
 
 def test_weights_without_balance_go_into_the_mixture(tmp_path: Path) -> None:
     weights = tmp_path / "w.yaml"
-    weights.write_text("clusters: {0: 3, 1: 0}\n")
     out = tmp_path / "out"
     pipeline = small_pipeline(tmp_path, part_mb=100)
+    run_pipeline([SAMPLE], out, pipeline)  # fits the genre model the weights are written for
+    weights.write_text(f"genre_model: {genre_model_id(out)}\nclusters: {{0: 3, 1: 0}}\n")
     run_pipeline([SAMPLE], out, pipeline, [f"tokenize.weights={weights}"])
     mixture = {g["group"]: g for g in yaml.safe_load((out / "tokens" / "mixture.yaml").read_text())["train"]}
     neox = yaml.safe_load((out / "tokens" / "neox_data.yml").read_text())

@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cleaning.errors import CleaningError
-from cleaning.genres.weights import Weights, load_weights
+from cleaning.genres.weights import Weights, check_model, load_weights
 from cleaning.report import summarize as sm
-from cleaning.report.terms import distinctive_terms
+from cleaning.report.words import distinctive_words, name_of
 from cleaning.shards import file_hash, read_json, write_json_atomic
 from cleaning.stage import fingerprint
 
@@ -147,6 +147,9 @@ def build_report(options: ReportOptions, mapper: Any, log: Any = print) -> dict[
     domain_of = np.load(layout.artifacts / "domain_of.npy")
     k = len(domain_of)
     info = read_json(layout.artifacts / "genres.json")
+    weights = load_weights(weights_path) if weights_path else Weights()
+    model = (info.get("model") or {}).get("id")
+    check_model(weights, weights_path or "", {model} if model else set())  # a preview for other clusters misleads
     final = Path(layout.summary["final_shards"])
     later = [layout.output / "rejects" / stage for stage in layout.later_stages]
     rejects = [p for folder in later for p in sorted(folder.glob("*.parquet"))]
@@ -157,8 +160,8 @@ def build_report(options: ReportOptions, mapper: Any, log: Any = print) -> dict[
         summary.merge(part)
     log("finding distinctive terms …")
     budget = int(min(18_000, max(1_500, TERM_CHARS / max(k, 1))))  # bounded work at 10,000 clusters
-    terms = distinctive_terms(["\n".join(t for _, t in summary.sample.get(c, []))[:budget] for c in range(k)])
-    weights = load_weights(weights_path) if weights_path else Weights()
+    texts = ["\n".join(t for _, t in summary.sample.get(c, []))[:budget] for c in range(k)]
+    terms = distinctive_words(texts, mapper=mapper)
     rows = cluster_rows(summary, domain_of, terms, weights, options)
     domains = domain_rows(rows)
     overview = _overview(layout, summary, rows, info, weights, weights_path, options)
@@ -220,19 +223,21 @@ def cluster_rows(
     snippet_count, snippet_chars = (sm.SNIPPETS, sm.SNIPPET_CHARS) if len(domain_of) <= 1000 else (3, 120)
     removed_by: dict[int, dict[str, int]] = {}
     for (cl, stage, reason), n in sorted(s.removed.items()):
-        removed_by.setdefault(cl, {})[f"{stage}:{reason}"] = n
+        label = reason if reason.startswith(f"{stage}.") else f"{stage}:{reason}"  # dedup.exact, not dedup:dedup.exact
+        removed_by.setdefault(cl, {})[label] = removed_by.get(cl, {}).get(label, 0) + n
     rows = []
     for c in range(len(domain_of)):
         docs, chars = int(s.docs[c]), int(s.chars[c])
         hosts = s.hosts.get(c)
         top_hosts = hosts.most_common(5) if hosts else []
         removed = removed_by.get(c, {})
-        dup = sum(n for key, n in removed.items() if key.startswith("dedup:"))
+        dup = sum(n for key, n in removed.items() if key.startswith(("dedup.", "dedup:")))
         scored = int(s.scored[c])
         row = {
             "cluster": c,
             "domain": int(domain_of[c]),
             "docs": docs,
+            "final_docs": int(s.final_docs[c]),
             "doc_share": docs / total_docs,
             "chars": chars,
             "char_share": chars / total_chars,
@@ -246,6 +251,7 @@ def cluster_rows(
             "no_token_docs": int(s.no_tokens[c]),
             "top_hosts": [[h, n] for h, n in top_hosts],
             "top_host_share": top_hosts[0][1] / docs if top_hosts and docs else 0.0,
+            "name": name_of(terms[c]),
             "terms": terms[c],
             "snippets": [[doc_id, text[:snippet_chars]] for _, doc_id, text in s.snippets.get(c, [])[:snippet_count]],
             "removed_later": removed,
@@ -309,14 +315,18 @@ def _overview(
     kept_hist = s.q_hist.sum(axis=0)
     rejected_scores = _quality_rejects(layout.output)
     rejected_hist = np.histogram(rejected_scores, bins=sm.Q_BINS, range=(0, 1))[0] if len(rejected_scores) else None
+    tokens = _tokens_written(layout.output)
     return {
         "output": str(layout.output),
         "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "genre_model": (info.get("model") or {}).get("id"),
         "k": len(rows),
         "domains": len({r["domain"] for r in rows}),
-        "docs": int(s.docs.sum()),
-        "chars": int(s.chars.sum()),
-        "est_tokens": round(int(s.chars.sum()) / options.chars_per_token),
+        "docs": int(s.final_docs.sum()),  # the final output; weights may repeat some in the token files
+        "chars": int(s.final_chars.sum()),
+        "docs_clustered": int(s.docs.sum()),  # what genres kept, before dedup and balance removed some
+        "est_tokens": tokens if tokens is not None else round(int(s.final_chars.sum()) / options.chars_per_token),
+        "tokens_measured": tokens is not None,
         "chars_per_token": options.chars_per_token,
         "noise_threshold": layout.quality_threshold(),
         "stages": stages,
@@ -343,6 +353,17 @@ def _overview(
     }
 
 
+def _tokens_written(output: Path) -> int | None:
+    """Tokens of this corpus in the run's token files (repeats included, extra corpora not), if written."""
+    manifest = output / "tokens" / "manifest.json"
+    if not manifest.is_file():
+        return None
+    info = read_json(manifest)
+    extra = {e["corpus"] for e in info.get("extra_files", [])}
+    groups = [g for g in (info.get("groups") or {}).values() if g.get("corpus") not in extra]
+    return sum(int(g["tokens"]) for g in groups) if groups else None
+
+
 def _dedup_summary(output: Path) -> dict[str, Any] | None:
     """What the dedup stage found: duplicate groups by size and the most duplicated hosts."""
     found = sorted(output.glob("*-dedup/_prepare/artifacts/dedup.json"))
@@ -362,8 +383,10 @@ def _quality_rejects(output: Path) -> np.ndarray:
 
 _FLAT = [
     "cluster",
+    "name",
     "domain",
     "docs",
+    "final_docs",
     "doc_share",
     "chars",
     "char_share",

@@ -31,6 +31,7 @@ TERM_DOC_CHARS = 1500
 TOP_HOSTS = 30  # hosts kept per cluster per shard (heavy hitters; exact for the top few)
 _ADS: list[WordLists] = []
 REJECT_COLUMNS = ("reject_stage", "reject_reason")
+_COUNTS = ("docs", "chars", "final_docs", "final_chars", "prose_chars", "lines", "ad_hits", "no_tokens", "scored")
 
 
 @dataclass
@@ -38,8 +39,10 @@ class Summary:
     """Statistics of k clusters; `merge` adds another shard's."""
 
     k: int
-    docs: np.ndarray = field(init=False)
+    docs: np.ndarray = field(init=False)  # documents the genres stage kept (some removed later)
     chars: np.ndarray = field(init=False)
+    final_docs: np.ndarray = field(init=False)  # of those, documents in the run's final output
+    final_chars: np.ndarray = field(init=False)
     prose_chars: np.ndarray = field(init=False)  # chars in lines ending like a sentence
     lines: np.ndarray = field(init=False)
     ad_hits: np.ndarray = field(init=False)
@@ -54,13 +57,13 @@ class Summary:
 
     def __post_init__(self) -> None:
         k = self.k
-        for name in ("docs", "chars", "prose_chars", "lines", "ad_hits", "no_tokens", "scored"):
+        for name in _COUNTS:
             setattr(self, name, np.zeros(k, np.int64))
         self.q_sum = np.zeros(k, np.float64)
         self.q_hist = np.zeros((k, Q_BINS), np.int64)
 
     def merge(self, other: Summary) -> Summary:
-        for name in ("docs", "chars", "prose_chars", "lines", "ad_hits", "no_tokens", "scored", "q_sum", "q_hist"):
+        for name in (*_COUNTS, "q_sum", "q_hist"):
             getattr(self, name).__iadd__(getattr(other, name))
         for c, hosts in other.hosts.items():
             self.hosts.setdefault(c, Counter()).update(hosts)
@@ -97,7 +100,8 @@ def summarize_shard(job: ShardJob) -> Summary:
     exactly the genres stage's output, which may have been deleted once consumed."""
     names = set(pq.read_schema(job.path).names)
     table = pq.read_table(job.path, columns=[c for c in COLUMNS if c in names])
-    out = summarize_rejects(job, table) if "reject_stage" in names else Summary(job.k)
+    removed = "reject_stage" in names
+    out = summarize_rejects(job, table) if removed else Summary(job.k)
     ads = _ad_lists()
     scores = table["quality_score"].to_pylist() if "quality_score" in names else [None] * table.num_rows
     notes = table["genre_note"].to_pylist()
@@ -116,6 +120,9 @@ def summarize_shard(job: ShardJob) -> Summary:
         c = cluster
         out.docs[c] += 1
         out.chars[c] += len(text)
+        if not removed:
+            out.final_docs[c] += 1
+            out.final_chars[c] += len(text)
         lines = text.split("\n")
         out.lines[c] += len(lines)
         out.prose_chars[c] += sum(len(s) for s in (line.rstrip() for line in lines) if s.endswith(LINE_END_CHARS))

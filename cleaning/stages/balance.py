@@ -18,9 +18,10 @@ import xxhash
 
 from cleaning.document import Doc, Reject
 from cleaning.errors import CleaningError
-from cleaning.genres.weights import load_weights
-from cleaning.shards import file_hash
-from cleaning.stage import Stage, register
+from cleaning.genres.model import models_in
+from cleaning.genres.weights import check_model, load_weights
+from cleaning.shards import file_hash, write_json_atomic
+from cleaning.stage import PrepareContext, Stage, register
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,6 +53,13 @@ class Balance(Stage):
     @classmethod
     def data_fingerprint(cls, config: BalanceConfig) -> str:
         return file_hash(Path(config.weights))
+
+    @classmethod
+    def prepare(cls, config: BalanceConfig, ctx: PrepareContext) -> None:
+        """Refuse weights written for another genre model before a single document is weighed."""
+        models = set().union(*ctx.map(models_in, ctx.shards, "read genre model ids")) if ctx.shards else set()
+        check_model(load_weights(config.weights), config.weights, models)
+        write_json_atomic(ctx.workdir / "balance.json", {"genre_models": sorted(models)})
 
     def apply(self, doc: Doc, counters: Counter[str]) -> Doc | Reject:
         cluster, domain = doc.fields.get("cluster"), doc.fields.get("domain")

@@ -12,7 +12,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -25,17 +25,19 @@ from cleaning.document import Doc, StageResult
 from cleaning.errors import CleaningError
 from cleaning.fasttext_input import REPRESENTATIONS, load_pieces, tokens, train_pieces
 from cleaning.genres import kmeans, sample
+from cleaning.genres import model as gm
 from cleaning.genres.embeddings import EmbeddingParams, common_direction, train
 from cleaning.shards import file_hash, write_json_atomic
 from cleaning.stage import PrepareContext, Stage, register
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-EMBEDDINGS = "embeddings.bin"
-CENTROIDS = "centroids.npy"
-COMMON = "common.npy"
-DOMAINS = "domain_of.npy"
+EMBEDDINGS = gm.EMBEDDINGS
+CENTROIDS = gm.CENTROIDS
+COMMON = gm.COMMON
+DOMAINS = gm.DOMAINS
 INFO = "genres.json"
 NO_TOKENS = "no_known_tokens"
+AUTO = "auto"
 
 
 @dataclass
@@ -56,8 +58,19 @@ class GenresConfig:
     threads: int = field(default=1, metadata={"help": "fastText training threads; 1 is reproducible, more is faster"})
     embeddings: str = field(default="", metadata={"help": "a trained embeddings .bin to reuse; empty = train one"})
     seed: int = field(default=0, metadata={"help": "seed of the initial embeddings and of k-means"})
+    model: str = field(
+        default=AUTO,
+        metadata={"help": "genre model: auto = OUTPUT/genre-model (fitted once, then reused), or a model folder"},
+    )
+    refit: bool = field(default=False, metadata={"help": "fit a new genre model even if one exists (new cluster ids)"})
 
     def __post_init__(self) -> None:
+        if self.model != AUTO:
+            path = Path(self.model).expanduser()
+            path = path if path.is_absolute() or path.exists() else PROJECT_ROOT / path
+            self.model = str(path.resolve())
+            if not self.refit:
+                gm.read_card(path)  # a missing or incomplete model fails before the run starts
         if self.representation not in REPRESENTATIONS:
             raise CleaningError(f"genres.representation must be one of {', '.join(REPRESENTATIONS)}")
         if self.k < 0 or self.max_k < 1 or self.fit_docs < 1 or self.train_mb <= 0 or self.threads < 1:
@@ -102,6 +115,7 @@ class Genres(Stage):
         "domain": pa.int32(),
         "genre_sim": pa.float32(),
         "genre_note": pa.string(),
+        "genre_model": pa.string(),  # the id of the model the cluster ids belong to (weights check it)
     }
 
     def __init__(self, config: GenresConfig, artifacts: Path | None = None) -> None:
@@ -110,29 +124,46 @@ class Genres(Stage):
             raise CleaningError("genres: the corpus-wide step did not run (no artifacts)")
         self.centroids = np.load(artifacts / CENTROIDS)
         self.domain_of = np.load(artifacts / DOMAINS)
-        common = artifacts / COMMON if (artifacts / COMMON).is_file() else None
-        spec = embed_spec(config, artifacts, common)
-        self.embedder = sample.embedder_for(spec) if len(self.centroids) else None
+        self.model_id: str | None = None
+        self.embedder = None
+        if len(self.centroids):
+            card = gm.read_card(artifacts)
+            self.model_id = card["id"]
+            self.embedder = sample.embedder_for(model_spec(artifacts, card))
 
     @classmethod
     def data_fingerprint(cls, config: GenresConfig) -> str:
-        if not config.embeddings:
-            return ""
-        model = Path(config.embeddings)
-        files = [model, pieces_path(model)] if config.representation == "pieces" else [model]
-        return ",".join(file_hash(p) if p.is_file() else "missing" for p in files)
+        parts = []
+        if config.model != AUTO and not config.refit:
+            parts.append(gm.read_card(Path(config.model))["id"])
+        if config.embeddings:
+            model = Path(config.embeddings)
+            files = [model, pieces_path(model)] if config.representation == "pieces" else [model]
+            parts += [file_hash(p) if p.is_file() else "missing" for p in files]
+        return ",".join(parts)
 
     @classmethod
     def prepare(cls, config: GenresConfig, ctx: PrepareContext) -> None:
-        """Train embeddings (unless given), embed a sample, fit k-means and domains."""
+        """Reuse the genre model, or train embeddings (unless given), embed a sample, fit k-means and domains."""
         sizes = [sample.shard_size(s) for s in ctx.shards]
         docs, text_bytes = sum(n for n, _ in sizes), sum(b for _, b in sizes)
-        info: dict[str, object] = {"documents": docs, "text_bytes": text_bytes, "params": config.params().describe()}
+        info: dict[str, object] = {"documents": docs, "text_bytes": text_bytes}
+        home = model_home(config, ctx.output)
+        if home is not None and not config.refit and gm.is_model(home):
+            _check_settings(config, gm.read_card(home), home)
+            card = gm.copy_model(home, ctx.workdir)
+            k = len(np.load(ctx.workdir / CENTROIDS))
+            ctx.log(f"reusing genre model {card['id']} ({k:,} clusters) from {home}; genres.refit=true fits a new one")
+            write_json_atomic(ctx.workdir / INFO, {**info, "model": card, "reused": str(home)})
+            return
+        info["params"] = config.params().describe()
         scratch = ctx.workdir / "scratch"
         scratch.mkdir()
         try:
             if docs and not config.embeddings:
                 info["training"] = _train_embeddings(config, ctx, scratch, text_bytes, ctx.workdir / EMBEDDINGS)
+            elif docs:
+                _copy_embeddings(config, ctx.workdir)
             k = min(config.k or auto_k(docs, config.max_k), docs)
             fit = _fit(config, ctx, scratch, docs, k) if docs else None
         finally:
@@ -142,6 +173,13 @@ class Genres(Stage):
         np.save(ctx.workdir / DOMAINS, fit.domain_of if fit else np.empty(0, np.int32))
         if fit:
             info.update(fit=fit_info(fit))
+            embed = {"representation": config.representation, "sif_a": config.sif_a, "dim": config.dim}
+            fitted_on = {"documents": docs, "text_bytes": text_bytes, "k": len(centroids), "settings": settings(config)}
+            card = gm.write_card(ctx.workdir, embed, fitted_on)
+            info["model"] = card
+            if home is not None:
+                gm.publish(ctx.workdir, home)
+                ctx.log(f"genre model {card['id']} ({len(centroids):,} clusters) saved to {home}; later runs reuse it")
         write_json_atomic(ctx.workdir / INFO, info)
 
     def process(self, docs: list[Doc]) -> StageResult:
@@ -157,7 +195,8 @@ class Genres(Stage):
             if count == 0:  # no vector: a stable hash spreads these instead of piling them into one cluster
                 label, sim, note = xxhash.xxh3_64_intdigest(doc.text.encode()) % k, 0.0, NO_TOKENS
                 result.counters["genres." + NO_TOKENS] += 1
-            doc.fields.update(cluster=label, domain=int(self.domain_of[label]), genre_sim=sim, genre_note=note)
+            domain = int(self.domain_of[label])
+            doc.fields.update(cluster=label, domain=domain, genre_sim=sim, genre_note=note, genre_model=self.model_id)
         return result
 
 
@@ -240,9 +279,54 @@ def pieces_path(model: Path) -> Path:
 
 
 def embed_spec(config: GenresConfig, artifacts: Path, common: Path | None) -> sample.EmbedSpec:
-    model = Path(config.embeddings) if config.embeddings else artifacts / EMBEDDINGS
+    """How to embed while fitting (the config's settings; the model files are in `artifacts`)."""
+    model = artifacts / EMBEDDINGS
     pieces = pieces_path(model) if config.representation == "pieces" else None
     return sample.EmbedSpec(model, config.representation, config.sif_a, pieces, common)
+
+
+def model_spec(folder: Path, card: dict[str, object]) -> sample.EmbedSpec:
+    """How to embed with a fitted genre model: its own settings, whatever today's config says."""
+    embed = card["embed"]
+    assert isinstance(embed, dict)
+    model = folder / EMBEDDINGS
+    pieces = pieces_path(model) if embed["representation"] == "pieces" else None
+    common = folder / COMMON if (folder / COMMON).is_file() else None
+    return sample.EmbedSpec(model, embed["representation"], float(embed["sif_a"]), pieces, common)
+
+
+NOT_FIT_SETTINGS = ("threads", "model", "refit")  # change nothing a fit decides
+
+
+def settings(config: GenresConfig) -> dict[str, object]:
+    """The options that decide a fit, as recorded on the model's card."""
+    return {k: v for k, v in asdict(config).items() if k not in NOT_FIT_SETTINGS}
+
+
+def _check_settings(config: GenresConfig, card: dict[str, object], home: Path) -> None:
+    """A reused model ignores today's fit options: refuse a change instead of ignoring it silently."""
+    fitted = card.get("fitted_on", {})
+    was = fitted.get("settings", {}) if isinstance(fitted, dict) else {}
+    changed = [f"{k}: {was[k]!r} → {v!r}" for k, v in settings(config).items() if k in was and was[k] != v]
+    if changed:
+        raise CleaningError(
+            f"genres: {', '.join(changed)} since genre model {card['id']} ({home}) was fitted; "
+            "set genres.refit=true to fit a new model (new cluster ids), or restore the setting"
+        )
+
+
+def model_home(config: GenresConfig, output: Path | None) -> Path | None:
+    """Where the genre model lives: OUTPUT/genre-model for auto (None outside a run), else the given folder."""
+    if config.model != AUTO:
+        return Path(config.model)
+    return output / gm.OUTPUT_NAME if output is not None else None
+
+
+def _copy_embeddings(config: GenresConfig, dest: Path) -> None:
+    """Given embeddings become part of the model folder, so the model is whole without them."""
+    shutil.copyfile(config.embeddings, dest / EMBEDDINGS)
+    if config.representation == "pieces":
+        shutil.copyfile(pieces_path(Path(config.embeddings)), pieces_path(dest / EMBEDDINGS))
 
 
 def fit_info(fit: kmeans.Fit) -> dict[str, object]:

@@ -24,8 +24,9 @@ import pyarrow.parquet as pq
 
 from cleaning.document import Doc, Reject, StageResult
 from cleaning.errors import CleaningError
+from cleaning.genres.model import models_in
 from cleaning.genres.sample import shard_size
-from cleaning.genres.weights import load_weights
+from cleaning.genres.weights import check_model, load_weights
 from cleaning.readers import ReaderConfig, is_supported
 from cleaning.shards import file_hash, read_json, write_json_atomic
 from cleaning.stage import FinishContext, PrepareContext, Stage, register
@@ -39,6 +40,7 @@ from cleaning.tokenize.train import train_on_shards
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MODEL = "tokenizer.model"
 INFO = "tokenize.json"
+TOKENIZER_CACHE = "tokenizer"  # under OUTPUT: the trained tokenizer and the key of its sample
 GROUP_BY = ("none", "domain", "cluster")
 _NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
 
@@ -173,7 +175,10 @@ class Tokenize(Stage):
         if config.model:
             shutil.copyfile(config.model, model)
         elif docs:
-            info["training"] = train_on_shards(ctx, config.params(), model)
+            # on the corpus before balance (its output plus what it removed), so weights never change token ids
+            removed = sorted((ctx.output / "rejects" / "balance").glob("*.parquet")) if balanced and ctx.output else []
+            cache = ctx.output / TOKENIZER_CACHE if ctx.output else None
+            info["training"] = train_on_shards(ctx, config.params(), model, also=removed, cache=cache)
         else:
             ctx.log("no documents left to train a tokenizer on")
         if model.is_file():
@@ -218,6 +223,9 @@ class Tokenize(Stage):
         info = read_json(ctx.artifacts / INFO)
         if config.weights and info["balanced"]:
             raise CleaningError("tokenize.weights: the balance stage already applied weights; leave this empty")
+        if config.weights and ctx.shards:
+            models = set().union(*ctx.map(models_in, ctx.shards, "read genre model ids"))
+            check_model(load_weights(config.weights), config.weights, models)
         tokenizer = info["tokenizer"]
         if tokenizer is None:
             if config.extra:

@@ -55,22 +55,25 @@ class SampleJob:
     max_line_chars: int = 4_000  # sentencepiece skips longer sentences; cut them instead
 
 
-def write_sample(job: SampleJob) -> tuple[int, int]:
-    """Write the chosen documents of one shard, one line of text per line; returns (docs, bytes)."""
+def write_sample(job: SampleJob) -> tuple[int, int, int]:
+    """Write the chosen documents of one shard, one line of text per line; returns (docs, bytes, digest).
+
+    The digest is a sum of per-document hashes: equal for the same documents in any order or file."""
     pf = pq.ParquetFile(job.shard)
     columns = ["id", "text"] + (["cluster"] if "cluster" in pf.schema_arrow.names else [])
     table = pf.read(columns=columns)
     clusters = table["cluster"].to_pylist() if "cluster" in columns else [NO_CLUSTER] * table.num_rows
-    docs = size = 0
+    docs = size = digest = 0
     with job.out.open("w", encoding="utf-8") as f:
         for doc_id, text, cluster in zip(table["id"].to_pylist(), table["text"].to_pylist(), clusters, strict=True):
             rate = job.rates.get(NO_CLUSTER if cluster is None else cluster, 0.0)
             if xxhash.xxh3_64_intdigest(f"{SALT}\x1f{doc_id}".encode()) >= rate * 2.0**64:
                 continue
             docs += 1
+            digest = (digest + xxhash.xxh3_64_intdigest(f"{doc_id}\x1f{text}".encode())) % 2**64
             for line in text.split("\n"):
                 if line.strip():
                     line = line[: job.max_line_chars]
                     f.write(line + "\n")
                     size += len(line.encode()) + 1
-    return docs, size
+    return docs, size, digest
