@@ -215,9 +215,17 @@ def test_an_unchanged_report_is_not_rebuilt_and_a_changed_input_rebuilds_it(samp
     assert again["files"] == first["files"] and again["k"] == first["k"]
     weights.write_text(f"genre_model: {genre_model_id(sample_run)}\nclusters: {{0: 3}}\n")
     changed = build_report(options, counting_map, log=lambda s: None)
-    assert calls and not changed.get("up_to_date") and changed["weights"]["clusters"] == {0: 3.0}
+    assert not changed.get("up_to_date") and changed["weights"]["clusters"] == {0: 3.0}
+    assert not calls, "new weights reuse the cluster summary: nothing is read again"
+    rows = pq.read_table(tmp_path / "rep" / "clusters.parquet").to_pylist()
+    assert rows[0]["weight"] == 3.0 and all(r["weight"] == 1.0 for r in rows[1:])
     (tmp_path / "rep" / "clusters.csv").unlink()
     assert not build_report(options, counting_map, log=lambda s: None).get("up_to_date"), "a file was missing"
+    (tmp_path / "rep" / ".summary.pkl").write_bytes(b"not a pickle")
+    calls.clear()
+    weights.write_text(f"genre_model: {genre_model_id(sample_run)}\nclusters: {{0: 4}}\n")
+    assert build_report(options, counting_map, log=lambda s: None)["weights"]["clusters"] == {0: 4.0}
+    assert "summarise clusters" in calls, "a broken cache is rebuilt, not trusted"
 
 
 def test_report_of_a_run_that_deleted_its_intermediate_shards_is_the_same(sample_run: Path, tmp_path: Path) -> None:

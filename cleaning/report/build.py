@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import pickle
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -139,7 +140,9 @@ def build_report(options: ReportOptions, mapper: Any, log: Any = print) -> dict[
         options = replace(options, chars_per_token=measured_chars_per_token(layout.output) or 2.2)
     weights_path = options.weights or layout.run_weights()
     dest = (options.dest or layout.output / "report").resolve()
-    key = _report_key(layout, options, weights_path)
+    run_key = _run_key(layout, options)
+    weights_key = file_hash(weights_path) if weights_path and weights_path.is_file() else str(weights_path)
+    key = fingerprint([run_key, weights_key])
     before = _up_to_date(dest, key)
     if before is not None:
         log(f"up to date with the run and weights ({dest / 'index.html'})")
@@ -150,18 +153,13 @@ def build_report(options: ReportOptions, mapper: Any, log: Any = print) -> dict[
     weights = load_weights(weights_path) if weights_path else Weights()
     model = (info.get("model") or {}).get("id")
     check_model(weights, weights_path or "", {model} if model else set())  # a preview for other clusters misleads
-    final = Path(layout.summary["final_shards"])
-    later = [layout.output / "rejects" / stage for stage in layout.later_stages]
-    rejects = [p for folder in later for p in sorted(folder.glob("*.parquet"))]
-    shards = [*sorted(final.glob("*.parquet")), *rejects]
-    log(f"summarising {len(shards)} files (final shards, and what later stages removed) of {k:,} clusters …")
-    summary = sm.Summary(k)
-    for part in mapper(sm.summarize_shard, [sm.ShardJob(p, k) for p in shards], "summarise clusters"):
-        summary.merge(part)
-    log("finding distinctive terms …")
-    budget = int(min(18_000, max(1_500, TERM_CHARS / max(k, 1))))  # bounded work at 10,000 clusters
-    texts = ["\n".join(t for _, t in summary.sample.get(c, []))[:budget] for c in range(k)]
-    terms = distinctive_words(texts, mapper=mapper)
+    cached = _cached_summary(dest, run_key)
+    if cached is not None:  # only the weights changed: the preview takes seconds
+        log("the run is unchanged since the last report: reusing its cluster summary, applying the new weights")
+        summary, terms = cached
+    else:
+        summary, terms = _summarise(layout, k, mapper, log)
+        _keep_summary(dest, run_key, summary, terms)
     rows = cluster_rows(summary, domain_of, terms, weights, options)
     domains = domain_rows(rows)
     overview = _overview(layout, summary, rows, info, weights, weights_path, options)
@@ -186,16 +184,51 @@ def build_report(options: ReportOptions, mapper: Any, log: Any = print) -> dict[
 REPORT_FILES = ("index.html", "clusters.parquet", "clusters.csv", "domains.csv")
 
 
-def _report_key(layout: RunLayout, options: ReportOptions, weights_path: Path | None) -> str:
-    """What the report is made of: the run's stage manifests (every shard's content hash), counts,
-    genre artifacts, tokens manifest, the weights file, the options and this package's code."""
+def _summarise(layout: RunLayout, k: int, mapper: Any, log: Any) -> tuple[sm.Summary, list[list[str]]]:
+    """Per-cluster statistics of the genres stage's output and each cluster's distinctive terms."""
+    final = Path(layout.summary["final_shards"])
+    later = [layout.output / "rejects" / stage for stage in layout.later_stages]
+    rejects = [p for folder in later for p in sorted(folder.glob("*.parquet"))]
+    shards = [*sorted(final.glob("*.parquet")), *rejects]
+    log(f"summarising {len(shards)} files (final shards, and what later stages removed) of {k:,} clusters …")
+    summary = sm.Summary(k)
+    for part in mapper(sm.summarize_shard, [sm.ShardJob(p, k) for p in shards], "summarise clusters"):
+        summary.merge(part)
+    log("finding distinctive terms …")
+    budget = int(min(18_000, max(1_500, TERM_CHARS / max(k, 1))))  # bounded work at 10,000 clusters
+    texts = ["\n".join(t for _, t in summary.sample.get(c, []))[:budget] for c in range(k)]
+    return summary, distinctive_words(texts, mapper=mapper)
+
+
+SUMMARY_CACHE = ".summary.pkl"  # in the report folder: what does not depend on the weights
+
+
+def _cached_summary(dest: Path, run_key: str) -> tuple[sm.Summary, list[list[str]]] | None:
+    try:
+        with (dest / SUMMARY_CACHE).open("rb") as f:
+            key, summary, terms = pickle.load(f)  # written by this package, next to the report it made
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError, TypeError):
+        return None
+    return (summary, terms) if key == run_key else None
+
+
+def _keep_summary(dest: Path, run_key: str, summary: sm.Summary, terms: list[list[str]]) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = dest / (SUMMARY_CACHE + ".tmp")
+    with tmp.open("wb") as f:
+        pickle.dump((run_key, summary, terms), f, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(dest / SUMMARY_CACHE)
+
+
+def _run_key(layout: RunLayout, options: ReportOptions) -> str:
+    """What the report is made of apart from the weights: the run's stage manifests (every shard's
+    content hash), counts, genre artifacts, tokens manifest, the options and this package's code."""
     out = layout.output
-    parts = [repr(replace(options, output=out))]
+    parts = [repr(replace(options, output=out, weights=None))]
     parts += [f"{p.relative_to(out)}={file_hash(p)}" for p in sorted(out.glob("[0-9][0-9]-*/manifest.json"))]
     parts += [f"{p.name}={file_hash(p)}" for p in sorted(layout.artifacts.glob("*")) if p.is_file()]
     tokens = out / "tokens" / "manifest.json"
     parts.append(file_hash(tokens) if tokens.is_file() else "")
-    parts.append(file_hash(weights_path) if weights_path and weights_path.is_file() else str(weights_path))
     parts.append(json.dumps(layout.summary.get("conservation"), sort_keys=True))
     code = Path(__file__).parent
     parts += [f"{p.name}={file_hash(p)}" for p in [*sorted(code.glob("*.py")), code / "template.html"]]
