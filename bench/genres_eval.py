@@ -32,12 +32,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 # Each variant is a list of --set overrides; {model:NAME} reuses the embeddings variant NAME trained.
 VARIANTS = {
-    "pieces": [],  # the default: sentencepiece pieces, SIF weights, common direction removed, 10 MB sample
+    "pieces": [],  # the default: sentencepiece pieces, cbow window 1000, SIF, common direction removed, 10 MB sample
+    "skipgram-w5-e5": ["genres.word_model=skipgram", "genres.window=5", "genres.epoch=5"],  # default before 11-30
     "pieces-plain-mean": ["genres.sif_a=0", "genres.remove_common=false", "genres.embeddings={model:pieces}"],
     "pieces-sif-only": ["genres.remove_common=false", "genres.embeddings={model:pieces}"],
     "pieces-train-2MB": ["genres.train_mb=2"],
     "pieces-train-5MB": ["genres.train_mb=5"],
     "pieces-train-20MB": ["genres.train_mb=20"],
+    "cbow-w200-e10": ["genres.word_model=cbow", "genres.window=200", "genres.epoch=10"],
+    "cbow-w1000-e10": ["genres.word_model=cbow", "genres.window=1000", "genres.epoch=10"],
+    "lsa": ["genres.method=lsa"],  # TF-IDF of pieces + hashed piece bigrams, SVD 100 (no fastText)
+    "lsa-bits14": ["genres.method=lsa", "genres.lsa_bits=14"],
+    "lsa-bits16": ["genres.method=lsa", "genres.lsa_bits=16"],
     "chars": ["genres.representation=chars"],
     "chars-plain-mean": [
         "genres.representation=chars",

@@ -19,12 +19,12 @@ from cleaning.stage import fingerprint
 
 CARD = "genre-model.json"
 EMBEDDINGS = "embeddings.bin"
+LSA = "lsa.npz"
 PIECES = "embeddings.pieces.model"
 CENTROIDS = "centroids.npy"
 COMMON = "common.npy"
 DOMAINS = "domain_of.npy"
-FILES = (EMBEDDINGS, PIECES, CENTROIDS, COMMON, DOMAINS)
-REQUIRED = (EMBEDDINGS, CENTROIDS, DOMAINS)
+FILES = (EMBEDDINGS, LSA, PIECES, CENTROIDS, COMMON, DOMAINS)
 OUTPUT_NAME = "genre-model"  # where a run publishes the model it fitted, under OUTPUT
 
 
@@ -45,9 +45,11 @@ def read_card(folder: Path) -> dict[str, Any]:
     """The card of a genre model folder; a missing or incomplete model is one clear line."""
     if not (folder / CARD).is_file():
         raise CleaningError(f"{folder}: not a genre model (no {CARD}); fit one with a run (genres.model=auto)")
-    missing = [name for name in REQUIRED if not (folder / name).is_file()]
     card = read_json(folder / CARD)
-    if card.get("embed", {}).get("representation") == "pieces" and not (folder / PIECES).is_file():
+    embed = card.get("embed", {})
+    vectors = LSA if embed.get("method") == "lsa" else EMBEDDINGS
+    missing = [name for name in (vectors, CENTROIDS, DOMAINS) if not (folder / name).is_file()]
+    if embed.get("representation") == "pieces" and not (folder / PIECES).is_file():
         missing.append(PIECES)
     if missing:
         raise CleaningError(f"{folder}: genre model {card.get('id', '?')} is missing {', '.join(missing)}")

@@ -16,8 +16,9 @@ import pyarrow.parquet as pq
 import xxhash
 
 from cleaning.genres.embeddings import Embedder
+from cleaning.genres.lsa import LsaEmbedder
 
-_EMBEDDERS: dict[tuple[object, ...], Embedder] = {}  # per worker process: load the model once
+_EMBEDDERS: dict[tuple[object, ...], Embedder | LsaEmbedder] = {}  # per worker process: load the model once
 
 
 def chosen(doc_id: str, salt: str, rate: float) -> bool:
@@ -65,6 +66,7 @@ class EmbedSpec:
     sif_a: float
     pieces: Path | None = None
     common: Path | None = None
+    method: str = "fasttext"  # or lsa (`model` is then the .npz of cleaning.genres.lsa)
 
 
 @dataclass(frozen=True)
@@ -89,12 +91,16 @@ def write_sample_vectors(job: VectorJob) -> int:
     return len(vectors)
 
 
-def embedder_for(spec: EmbedSpec) -> Embedder:
+def embedder_for(spec: EmbedSpec) -> Embedder | LsaEmbedder:
     """One Embedder per worker process and spec (a model retrained in place is reloaded)."""
     files = (spec.model, spec.pieces, spec.common)
     key = (spec, tuple((p.stat().st_mtime_ns, p.stat().st_size) for p in files if p is not None))
     if key not in _EMBEDDERS:
         _EMBEDDERS.clear()
-        direction = np.load(spec.common) if spec.common is not None else None
-        _EMBEDDERS[key] = Embedder(spec.model, spec.representation, spec.sif_a, direction, spec.pieces)
+        if spec.method == "lsa":
+            assert spec.pieces is not None
+            _EMBEDDERS[key] = LsaEmbedder(spec.model, spec.pieces)
+        else:
+            direction = np.load(spec.common) if spec.common is not None else None
+            _EMBEDDERS[key] = Embedder(spec.model, spec.representation, spec.sif_a, direction, spec.pieces)
     return _EMBEDDERS[key]

@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 from cleaning.document import Doc, StageResult
 from cleaning.errors import CleaningError
 from cleaning.fasttext_input import REPRESENTATIONS, load_pieces, tokens, train_pieces
-from cleaning.genres import kmeans, sample
+from cleaning.genres import kmeans, lsa, sample
 from cleaning.genres import model as gm
 from cleaning.genres.embeddings import EmbeddingParams, common_direction, train
 from cleaning.shards import file_hash, write_json_atomic
@@ -32,6 +32,8 @@ from cleaning.stage import PrepareContext, Stage, register
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EMBEDDINGS = gm.EMBEDDINGS
+LSA_MODEL = gm.LSA
+METHODS = ("fasttext", "lsa")
 CENTROIDS = gm.CENTROIDS
 COMMON = gm.COMMON
 DOMAINS = gm.DOMAINS
@@ -45,11 +47,17 @@ class GenresConfig:
     k: int = field(default=0, metadata={"help": "clusters; 0 = about sqrt(documents), at most max_k"})
     max_k: int = field(default=10_000, metadata={"help": "cap for the automatic k"})
     domains: int = field(default=-1, metadata={"help": "coarse groups of clusters; -1 = ~sqrt(k), 0 = none"})
+    method: str = field(
+        default="fasttext",
+        metadata={"help": "fasttext (mean word vectors) or lsa (TF-IDF of pieces and piece bigrams, SVD: purer)"},
+    )
     representation: str = field(default="pieces", metadata={"help": "fastText tokens: pieces, chars or char_bigrams"})
+    lsa_bits: int = field(default=lsa.BITS, metadata={"help": "lsa: piece bigrams hashed into 2^lsa_bits columns"})
+    word_model: str = field(default="cbow", metadata={"help": "fastText word vectors: cbow or skipgram"})
     dim: int = field(default=100, metadata={"help": "embedding dimensions"})
-    epoch: int = field(default=5, metadata={"help": "fastText epochs over the training sample"})
+    epoch: int = field(default=10, metadata={"help": "fastText epochs over the training sample"})
     min_count: int = field(default=5, metadata={"help": "ignore tokens rarer than this in the training sample"})
-    window: int = field(default=5, metadata={"help": "fastText context window (tokens each side)"})
+    window: int = field(default=1000, metadata={"help": "fastText context window (tokens each side): wide = topical"})
     sif_a: float = field(default=1e-3, metadata={"help": "token weight a/(a+p); 0 = plain mean of vectors"})
     remove_common: bool = field(default=True, metadata={"help": "remove the direction all documents share"})
     pieces_vocab: int = field(default=16_000, metadata={"help": "sentencepiece vocabulary (pieces representation)"})
@@ -65,6 +73,14 @@ class GenresConfig:
     refit: bool = field(default=False, metadata={"help": "fit a new genre model even if one exists (new cluster ids)"})
 
     def __post_init__(self) -> None:
+        if not 8 <= self.lsa_bits <= 24:
+            raise CleaningError("genres.lsa_bits must be between 8 and 24")
+        if self.word_model not in ("skipgram", "cbow"):
+            raise CleaningError("genres.word_model must be skipgram or cbow")
+        if self.method not in METHODS:
+            raise CleaningError(f"genres.method must be one of {', '.join(METHODS)}")
+        if self.method == "lsa" and (self.representation != "pieces" or self.embeddings):
+            raise CleaningError("genres.method lsa works on pieces: needs representation pieces and no embeddings")
         if self.model != AUTO:
             path = Path(self.model).expanduser()
             path = path if path.is_absolute() or path.exists() else PROJECT_ROOT / path
@@ -87,6 +103,7 @@ class GenresConfig:
     def params(self) -> EmbeddingParams:
         return EmbeddingParams(
             representation=self.representation,
+            model=self.word_model,
             dim=self.dim,
             epoch=self.epoch,
             min_count=self.min_count,
@@ -173,7 +190,12 @@ class Genres(Stage):
         np.save(ctx.workdir / DOMAINS, fit.domain_of if fit else np.empty(0, np.int32))
         if fit:
             info.update(fit=fit_info(fit))
-            embed = {"representation": config.representation, "sif_a": config.sif_a, "dim": config.dim}
+            embed = {
+                "method": config.method,
+                "representation": config.representation,
+                "sif_a": config.sif_a,
+                "dim": config.dim,
+            }
             fitted_on = {"documents": docs, "text_bytes": text_bytes, "k": len(centroids), "settings": settings(config)}
             card = gm.write_card(ctx.workdir, embed, fitted_on)
             info["model"] = card
@@ -203,6 +225,7 @@ class Genres(Stage):
 def _train_embeddings(
     config: GenresConfig, ctx: PrepareContext, scratch: Path, text_bytes: int, model: Path
 ) -> dict[str, object]:
+    """Sample text, then sentencepiece (pieces), then fastText vectors or the LSA projection."""
     rate = min(1.0, config.train_mb * 1e6 / max(1, text_bytes))
     jobs = [
         sample.TextJob(s, scratch / f"train-{i:05d}.txt", rate, max_doc_chars=20_000) for i, s in enumerate(ctx.shards)
@@ -222,6 +245,12 @@ def _train_embeddings(
         ctx.log(f"training sentencepiece ({config.pieces_vocab:,} pieces) on {sample_chars / 1e6:.1f} M chars")
         trained = train_pieces(raw, scratch / "pieces", config.pieces_vocab, params.threads)
         pieces = load_pieces(str(shutil.move(trained, pieces_path(model))))
+    if config.method == "lsa":
+        ctx.log(f"fitting LSA ({config.dim} dimensions) on {sample_docs:,} docs")
+        fitted = lsa.fit(pieces_path(model), raw, model.with_name(LSA_MODEL), config.dim, config.seed, config.lsa_bits)
+        seconds = time.perf_counter() - started
+        ctx.log(f"LSA fitted in {seconds:.0f} s")
+        return {"sample_docs": sample_docs, "sample_chars": sample_chars, "seconds": round(seconds, 2), **fitted}
     tokens_file = scratch / "tokens.txt"
     with raw.open(encoding="utf-8") as src, tokens_file.open("w", encoding="utf-8") as dst:
         for line in src:
@@ -242,7 +271,7 @@ def _fit(config: GenresConfig, ctx: PrepareContext, scratch: Path, docs: int, k:
         raise CleaningError("genres: no document has a known token; nothing to cluster (check genres.min_count)")
     domains = auto_domains(k) if config.domains < 0 else config.domains
     ctx.log(f"fitting k-means: k={k:,}, {domains} domains, on {rows:,} documents")
-    common = ctx.workdir / COMMON if config.remove_common else None
+    common = ctx.workdir / COMMON if config.remove_common and config.method == "fasttext" else None
     job = FitJob([j.out for j in jobs], k, domains, config.seed, common)
     (fit,) = ctx.map(fit_sample, [job], "fit k-means")  # in a worker: the driver holds no vectors
     ctx.log(f"k-means fitted in {fit.seconds:.0f} s")
@@ -282,7 +311,8 @@ def embed_spec(config: GenresConfig, artifacts: Path, common: Path | None) -> sa
     """How to embed while fitting (the config's settings; the model files are in `artifacts`)."""
     model = artifacts / EMBEDDINGS
     pieces = pieces_path(model) if config.representation == "pieces" else None
-    return sample.EmbedSpec(model, config.representation, config.sif_a, pieces, common)
+    vectors = artifacts / LSA_MODEL if config.method == "lsa" else model
+    return sample.EmbedSpec(vectors, config.representation, config.sif_a, pieces, common, config.method)
 
 
 def model_spec(folder: Path, card: dict[str, object]) -> sample.EmbedSpec:
@@ -292,7 +322,9 @@ def model_spec(folder: Path, card: dict[str, object]) -> sample.EmbedSpec:
     model = folder / EMBEDDINGS
     pieces = pieces_path(model) if embed["representation"] == "pieces" else None
     common = folder / COMMON if (folder / COMMON).is_file() else None
-    return sample.EmbedSpec(model, embed["representation"], float(embed["sif_a"]), pieces, common)
+    method = str(embed.get("method", "fasttext"))
+    vectors = folder / LSA_MODEL if method == "lsa" else model
+    return sample.EmbedSpec(vectors, embed["representation"], float(embed["sif_a"]), pieces, common, method)
 
 
 NOT_FIT_SETTINGS = ("threads", "model", "refit")  # change nothing a fit decides
