@@ -240,3 +240,12 @@ def test_report_of_a_run_that_deleted_its_intermediate_shards_is_the_same(sample
         assert (tmp_path / "rep" / name).read_text() == (sample_run / "report" / name).read_text()
     with pytest.raises(CleaningError, match=r"work\.intermediates=keep"):
         open_run(out)
+
+
+def test_chart_labels_are_clipped_by_display_width() -> None:
+    from cleaning.report.charts import clip
+
+    assert clip("domain 1: ab cd") == "domain 1: ab cd"
+    wide = clip("domain 2: インフルエンザ 選手")
+    assert wide.endswith("…") and wide.startswith("domain 2: インフルエンザ")
+    assert clip("漢" * 13) == "漢" * 13 and clip("漢" * 14) == "漢" * 13 + "…"

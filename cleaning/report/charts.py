@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from html import escape
 
 COLORS = ["#3b6ea8", "#d08a2e", "#5a9e5a", "#b04a4a"]
@@ -67,7 +68,7 @@ def paired_bars(rows: list[tuple[str, float, float]], title: str, names: tuple[s
     ]
     for i, (label, a, b) in enumerate(rows):
         y = 26 + i * row_h
-        parts.append(f'<text x="{left - 6}" y="{y + 12}" class="a" text-anchor="end">{escape(label[:22])}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y + 12}" class="a" text-anchor="end">{escape(clip(label))}</text>')
         for j, value in enumerate((a, b)):
             w = span * value / top
             parts.append(
@@ -85,6 +86,16 @@ def paired_bars(rows: list[tuple[str, float, float]], title: str, names: tuple[s
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def clip(label: str, units: int = 26) -> str:
+    """At most `units` half-width cells (a kanji or kana takes two), so a label fits left of its bars."""
+    used = 0
+    for i, ch in enumerate(label):
+        used += 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        if used > units:
+            return label[:i] + "…"
+    return label
 
 
 def short_number(x: float) -> str:
