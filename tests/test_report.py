@@ -113,7 +113,7 @@ def test_distinctive_terms_are_whole_words_specific_to_their_cluster() -> None:
         (common + "高校野球の決勝戦で投手が完封しました。監督のコメントです。") * 5,
         (common + "味噌汁の作り方：出汁を取り、豆腐とわかめを入れます。") * 5,
     ]
-    terms = distinctive_words(texts)
+    terms = distinctive_words([[t] * 3 for t in texts])
     assert {"新型スマートフォン", "バッテリー容量", "カメラ性能"} <= set(terms[0]), terms[0]
     assert {"高校野球", "決勝戦", "投手"} <= set(terms[1]), terms[1]
     assert {"味噌汁", "豆腐"} <= set(terms[2]), terms[2]
@@ -121,7 +121,12 @@ def test_distinctive_terms_are_whole_words_specific_to_their_cluster() -> None:
     fragments = {"マートフォ", "ッテリー", "噌汁の"}
     assert not fragments & {t for row in terms for t in row}, "no piece of a word"
     assert name_of(terms[1]).count("・") == 2
-    assert distinctive_words(["", ""]) == [[], []]
+    assert distinctive_words([[""], []]) == [[], []]
+    pet = ["今日もヒノッチと出かけた。ヒノッチは元気。ヒノッチ、ヒノッチ、ヒノッチ、ヒノッチ。"]
+    travel = [f"{place}の温泉旅館に泊まりました。温泉が良かった。" for place in ("箱根", "別府", "草津")]
+    other = [["高校野球の決勝戦で投手が完封しました。"] * 3, ["味噌汁の作り方を紹介します。"] * 3]
+    named = distinctive_words([pet + travel, *other])[0]
+    assert named[0] == "温泉" and "ヒノッチ" not in named, "a word of one document does not name the cluster"
 
 
 def test_weights_preview_changes_the_mix(sample_run: Path, tmp_path: Path) -> None:

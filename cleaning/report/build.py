@@ -196,8 +196,19 @@ def _summarise(layout: RunLayout, k: int, mapper: Any, log: Any) -> tuple[sm.Sum
         summary.merge(part)
     log("finding distinctive terms …")
     budget = int(min(18_000, max(1_500, TERM_CHARS / max(k, 1))))  # bounded work at 10,000 clusters
-    texts = ["\n".join(t for _, t in summary.sample.get(c, []))[:budget] for c in range(k)]
-    return summary, distinctive_words(texts, mapper=mapper)
+    docs = [_within([t for _, t in summary.sample.get(c, [])], budget) for c in range(k)]
+    return summary, distinctive_words(docs, mapper=mapper)
+
+
+def _within(texts: list[str], budget: int) -> list[str]:
+    """The texts in order, the last one cut, so they hold at most `budget` characters together."""
+    out = []
+    for text in texts:
+        if budget <= 0:
+            break
+        out.append(text[:budget])
+        budget -= len(out[-1])
+    return out
 
 
 SUMMARY_CACHE = ".summary.pkl"  # in the report folder: what does not depend on the weights

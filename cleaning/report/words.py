@@ -70,33 +70,50 @@ def word_counts(text: str) -> Counter[str]:
     return counts
 
 
-def counts_of(texts: list[str]) -> list[Counter[str]]:
-    """Word counts of each text (one unit of work for `mapper`)."""
-    return [word_counts(t) if t else Counter() for t in texts]
+def counts_of(clusters: list[list[str]]) -> list[tuple[Counter[str], Counter[str]]]:
+    """Per cluster: word counts over its documents, and in how many of them each word occurs."""
+    out = []
+    for docs in clusters:
+        counts: Counter[str] = Counter()
+        present: Counter[str] = Counter()
+        for doc in docs:
+            words = word_counts(doc) if doc else Counter()
+            counts.update(words)
+            present.update(words.keys())
+        out.append((counts, present))
+    return out
 
 
-def distinctive_words(texts: list[str], top: int = TERMS, mapper: Any = None, chunk: int = 200) -> list[list[str]]:
-    """The `top` most distinctive words or compounds of each text (one text per cluster).
+def distinctive_words(
+    clusters: list[list[str]], top: int = TERMS, mapper: Any = None, chunk: int = 200
+) -> list[list[str]]:
+    """The `top` most distinctive words or compounds of each cluster (given as sampled documents).
 
+    A term's c-TF-IDF score is scaled by the share of the cluster's documents it occurs in, so
+    one document's pet word (a blogger's nickname) does not name a cluster of many documents.
     Cutting text into words is the cost, so `mapper(fn, items, label)` may spread it over workers."""
-    chunks = [texts[i : i + chunk] for i in range(0, len(texts), chunk)]
+    chunks = [clusters[i : i + chunk] for i in range(0, len(clusters), chunk)]
     parts = mapper(counts_of, chunks, "cut cluster samples into words") if mapper else map(counts_of, chunks)
-    counts = [c for part in parts for c in part]
+    counted = [c for part in parts for c in part]
     freq: Counter[str] = Counter()
     spread: Counter[str] = Counter()  # clusters a term occurs in
-    for c in counts:
+    for c, _ in counted:
         freq.update(c)
         spread.update(c.keys())
-    too_common = _MAX_SPREAD * len(counts) if len(counts) >= 3 else len(counts)
-    sizes = [sum(c.values()) for c in counts]
+    too_common = _MAX_SPREAD * len(counted) if len(counted) >= 3 else len(counted)
+    sizes = [sum(c.values()) for c, _ in counted]
     mean_size, total = sum(sizes) / max(1, len(sizes)), max(1, sum(sizes))
     out = []
-    for local, size in zip(counts, sizes, strict=True):
+    for (local, present), size, docs in zip(counted, sizes, clusters, strict=True):
+        n_docs = max(1, sum(1 for d in docs if d))
+        need = 2 if n_docs >= 2 else 1  # in two documents at least, when there are two
         scored = []
         for term, n in local.most_common(_CANDIDATES):
             rate = n / max(size, 1)
-            if n >= 2 and rate > _MIN_LIFT * freq[term] / total and spread[term] <= too_common:
-                scored.append((rate * math.log1p(mean_size / freq[term]), term))
+            lifted = rate > _MIN_LIFT * freq[term] / total
+            if n >= 2 and present[term] >= need and lifted and spread[term] <= too_common:
+                score = rate * math.log1p(mean_size / freq[term]) * present[term] / n_docs
+                scored.append((score, term))
         chosen: list[str] = []
         for _, term in sorted(scored, key=lambda item: (-item[0], item[1])):
             term = _longest(term, local)
