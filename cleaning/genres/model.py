@@ -60,9 +60,7 @@ def copy_model(source: Path, dest: Path) -> dict[str, Any]:
     """Copy a model's files into `dest` (a run's artifacts), checking its id against its contents."""
     card = read_card(source)
     dest.mkdir(parents=True, exist_ok=True)
-    for name in (*FILES, CARD):
-        if (source / name).is_file():
-            shutil.copyfile(source / name, dest / name)
+    _copy_files(source, dest)
     if model_id(dest) != card["id"]:
         raise CleaningError(f"{source}: its files do not match genre model {card['id']} (edited by hand?); refit it")
     return card
@@ -75,13 +73,18 @@ def publish(source: Path, dest: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for name in (*FILES, CARD):
-        if (source / name).is_file():
-            shutil.copyfile(source / name, tmp / name)
+    _copy_files(source, tmp)
     if dest.exists():
         os.replace(dest, old)
     os.replace(tmp, dest)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _copy_files(source: Path, dest: Path) -> None:
+    """The model's files and card, and nothing else of the folder they are in."""
+    for name in (*FILES, CARD):
+        if (source / name).is_file():
+            shutil.copyfile(source / name, dest / name)
 
 
 def is_model(folder: Path) -> bool:

@@ -82,9 +82,8 @@ class GenresConfig:
         if self.method == "lsa" and (self.representation != "pieces" or self.embeddings):
             raise CleaningError("genres.method lsa works on pieces: needs representation pieces and no embeddings")
         if self.model != AUTO:
-            path = Path(self.model).expanduser()
-            path = path if path.is_absolute() or path.exists() else PROJECT_ROOT / path
-            self.model = str(path.resolve())
+            path = _resolve(self.model)
+            self.model = str(path)
             if not self.refit:
                 gm.read_card(path)  # a missing or incomplete model fails before the run starts
         if self.representation not in REPRESENTATIONS:
@@ -92,9 +91,8 @@ class GenresConfig:
         if self.k < 0 or self.max_k < 1 or self.fit_docs < 1 or self.train_mb <= 0 or self.threads < 1:
             raise CleaningError("genres: needs k >= 0, max_k >= 1, fit_docs >= 1, train_mb > 0, threads >= 1")
         if self.embeddings:
-            path = Path(self.embeddings)
-            path = path if path.is_absolute() or path.exists() else PROJECT_ROOT / path
-            self.embeddings = str(path.resolve())  # absolute: Ray workers may run elsewhere
+            path = _resolve(self.embeddings)
+            self.embeddings = str(path)  # absolute: Ray workers may run elsewhere
             if not path.is_file():
                 raise CleaningError(f"genres.embeddings: file not found: {path}")
             if self.representation == "pieces" and not pieces_path(path).is_file():
@@ -110,6 +108,12 @@ class GenresConfig:
             window=self.window,
             threads=self.threads,
         )
+
+
+def _resolve(name: str) -> Path:
+    """An absolute path: as given if it exists or is absolute, else under the project root."""
+    path = Path(name).expanduser()
+    return (path if path.is_absolute() or path.exists() else PROJECT_ROOT / path).resolve()
 
 
 def auto_k(docs: int, max_k: int) -> int:
@@ -309,22 +313,23 @@ def pieces_path(model: Path) -> Path:
 
 def embed_spec(config: GenresConfig, artifacts: Path, common: Path | None) -> sample.EmbedSpec:
     """How to embed while fitting (the config's settings; the model files are in `artifacts`)."""
-    model = artifacts / EMBEDDINGS
-    pieces = pieces_path(model) if config.representation == "pieces" else None
-    vectors = artifacts / LSA_MODEL if config.method == "lsa" else model
-    return sample.EmbedSpec(vectors, config.representation, config.sif_a, pieces, common, config.method)
+    return _spec(artifacts, config.method, config.representation, config.sif_a, common)
 
 
 def model_spec(folder: Path, card: dict[str, object]) -> sample.EmbedSpec:
     """How to embed with a fitted genre model: its own settings, whatever today's config says."""
     embed = card["embed"]
     assert isinstance(embed, dict)
-    model = folder / EMBEDDINGS
-    pieces = pieces_path(model) if embed["representation"] == "pieces" else None
     common = folder / COMMON if (folder / COMMON).is_file() else None
     method = str(embed.get("method", "fasttext"))
+    return _spec(folder, method, embed["representation"], float(embed["sif_a"]), common)
+
+
+def _spec(folder: Path, method: str, representation: str, sif_a: float, common: Path | None) -> sample.EmbedSpec:
+    model = folder / EMBEDDINGS
+    pieces = pieces_path(model) if representation == "pieces" else None
     vectors = folder / LSA_MODEL if method == "lsa" else model
-    return sample.EmbedSpec(vectors, embed["representation"], float(embed["sif_a"]), pieces, common, method)
+    return sample.EmbedSpec(vectors, representation, sif_a, pieces, common, method)
 
 
 NOT_FIT_SETTINGS = ("threads", "model", "refit")  # change nothing a fit decides
