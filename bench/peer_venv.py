@@ -12,13 +12,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER_VENV = ROOT / "bench" / ".venv-peers"
-PEERS = {"datatrove": "0.10.1", "hojichar": "0.18.1", "spacy": "3.8.18", "sudachipy": "0.7.0"}
+PEERS = {
+    "datatrove": "0.10.1",
+    "hojichar": "0.18.1",
+    "spacy": "3.8.18",
+    "sudachipy": "0.7.0",
+    "lxml-html-clean": "0.4.6",  # trafilatura's justext needs lxml.html.clean, split from lxml 5.2
+}
 PEER_SPECS = [
     f"datatrove[processing,io]=={PEERS['datatrove']}",
     f"hojichar[dedup]=={PEERS['hojichar']}",  # its LSH dedup needs the extra
     f"spacy=={PEERS['spacy']}",  # datatrove's Japanese word tokenizer: spaCy + Sudachi
     f"sudachipy=={PEERS['sudachipy']}",
     "sudachidict_core==20261015",
+    f"lxml-html-clean=={PEERS['lxml-html-clean']}",
 ]
 
 

@@ -34,6 +34,19 @@ class Doc:
 
 
 @dataclass(slots=True)
+class BadRecord:
+    """A record (or the rest of a file) that could not become a document, and why. `warn` is false for
+    pages a WARC reader leaves out by design (not Japanese, not HTML, HTTP errors): they are counted
+    and quarantined like the rest but not printed, since they are most of a general crawl."""
+
+    line: int
+    reason: str
+    detail: str
+    raw: str = ""
+    warn: bool = True
+
+
+@dataclass(slots=True)
 class Reject:
     """A stage's verdict that removes `doc`: `reason` is a stable rule id, `detail` a human note."""
 

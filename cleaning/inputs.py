@@ -19,7 +19,7 @@ from typing import Any
 from cleaning.errors import CleaningError
 from cleaning.readers import is_supported
 
-FORMATS = ".jsonl/.json/.ndjson (plain, .gz, .zst, .bz2, .xz) or .parquet"
+FORMATS = ".jsonl/.json/.ndjson (plain, .gz, .zst, .bz2, .xz), .parquet or .warc/.wet (plain or compressed)"
 
 
 @dataclass

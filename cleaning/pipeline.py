@@ -22,9 +22,12 @@ class InputConfig(ReaderConfig):
     shard_mb: float = field(default=128.0, metadata={"help": "MB of text per shard: bounds memory per worker"})
 
     def __post_init__(self) -> None:
-        for name in ("shard_mb", "max_doc_mb"):
+        super().__post_init__()
+        for name in ("shard_mb", "max_doc_mb", "max_page_mb"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be a number above 0, got {getattr(self, name)}")
+        if not 0 <= self.min_kana_share <= 1:
+            raise ValueError(f"min_kana_share must be between 0 and 1, got {self.min_kana_share}")
 
 
 INTERMEDIATES = ("keep", "delete", "auto")

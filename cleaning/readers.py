@@ -25,7 +25,9 @@ import orjson
 import pyarrow.parquet as pq
 import zstandard
 
-from cleaning.document import Doc
+from cleaning.document import BadRecord, Doc
+from cleaning.html_text import EXTRACTORS
+from cleaning.warc import is_warc, read_warc
 
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 COMPRESSIONS = ("", ".gz", ".zst", ".bz2", ".xz")
@@ -42,21 +44,28 @@ class ReaderConfig:
         default="id", metadata={"help": "input field holding a document id; missing ids become SOURCE:LINE"}
     )
     max_doc_mb: float = field(default=8.0, metadata={"help": "records with more text than this are quarantined"})
+    extractor: str = field(
+        default="resiliparse-all",
+        metadata={
+            "help": "WARC pages: resiliparse-all (every text block, one per line; the rules stage removes "
+            "boilerplate) | resiliparse (its main-content guess) | trafilatura (main content, ~20x slower); "
+            "bench/results/warc-eval-*.md compares them"
+        },
+    )
+    min_kana_share: float = field(
+        default=0.05,
+        metadata={"help": "WARC/WET pages whose letters are fewer than this share kana are not Japanese"},
+    )
+    max_page_mb: float = field(default=32.0, metadata={"help": "WARC records larger than this are quarantined"})
 
-
-@dataclass(slots=True)
-class BadRecord:
-    """A record (or the rest of a file) that could not become a document, and why."""
-
-    line: int
-    reason: str
-    detail: str
-    raw: str = ""
+    def __post_init__(self) -> None:
+        if self.extractor not in EXTRACTORS:
+            raise ValueError(f"extractor must be one of {', '.join(EXTRACTORS)}, got {self.extractor!r}")
 
 
 def is_supported(path: Path) -> bool:
     name = path.name.lower()
-    if name.endswith(".parquet"):
+    if name.endswith(".parquet") or is_warc(name):
         return True
     return any(name.endswith(s + c) for s in JSON_SUFFIXES for c in COMPRESSIONS)
 
@@ -65,6 +74,8 @@ def read_records(path: Path, source: str, config: ReaderConfig) -> Iterator[Doc 
     """Yield a `Doc` per good record and a `BadRecord` per bad one, in file order."""
     if path.name.lower().endswith(".parquet"):
         yield from _read_parquet(path, source, config)
+    elif is_warc(path.name):
+        yield from read_warc(path, source, config)
     else:
         yield from _read_jsonl(path, source, config)
 

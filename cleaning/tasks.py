@@ -84,6 +84,7 @@ class IngestTask:
         outputs: list[dict[str, Any]] = []
         bad = []
         warnings: list[str] = []
+        warned = 0
         stats = ShardStats()
         writer: ShardWriter | None = None
         buffer: list[Doc] = []
@@ -103,8 +104,10 @@ class IngestTask:
                 if isinstance(item, BadRecord):
                     bad.append((source, item))
                     stats.rejected[f"input.{item.reason}"] += 1
-                    if len(warnings) < MAX_WARNINGS:
-                        warnings.append(f"{source}:{item.line}: {item.reason}: {item.detail}")
+                    if item.warn:
+                        warned += 1
+                        if len(warnings) < MAX_WARNINGS:
+                            warnings.append(f"{source}:{item.line}: {item.reason}: {item.detail}")
                     continue
                 size = len(item.text.encode("utf-8", "surrogatepass"))
                 stats.kept += 1
@@ -129,7 +132,7 @@ class IngestTask:
         stats.chars_in = stats.chars_out
         stats.seconds = time.perf_counter() - start
         stats.peak_rss_mb = peak_rss_mb()
-        hidden = len(bad) - len(warnings)
+        hidden = warned - len(warnings)
         if hidden > 0:
             warnings.append(f"{self.label}: {hidden} more bad records (all in {self.rejects_path.name})")
         marker = {
