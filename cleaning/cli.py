@@ -52,7 +52,9 @@ def _out() -> Console:
 @app.command(epilog="Example: cleaning run pipelines/ja.yaml --input 'crawl/*.jsonl.gz' --output out/ --workers 64")
 def run(
     pipeline: Annotated[Path, typer.Argument(help="pipeline YAML, e.g. pipelines/ja.yaml")],
-    input: Annotated[list[str], typer.Option("--input", "-i", help="input files, folders or globs (repeatable)")],
+    input: Annotated[
+        list[str], typer.Option("--input", "-i", help="input files, folders, globs or s3:// URLs (repeatable)")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="output folder (created; resumed if it exists)")],
     workers: Annotated[Optional[int], typer.Option(help="parallel workers (default: all CPUs)")] = None,
     address: Annotated[

@@ -13,27 +13,38 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cleaning.errors import CleaningError
 from cleaning.readers import is_supported
+from cleaning.remote import InputFile, RemoteFile, is_url, list_remote
+from cleaning.remote import source_names as remote_source_names
 
 FORMATS = ".jsonl/.json/.ndjson (plain, .gz, .zst, .bz2, .xz), .parquet or .warc/.wet (plain or compressed)"
 
 
 @dataclass
 class Inputs:
-    files: list[Path]
+    files: list[InputFile]
     skipped: list[str] = field(default_factory=list)  # one line per kind of skipped input
 
 
 def resolve_inputs(patterns: list[str]) -> Inputs:
-    """Expand files, folders and globs into a sorted list of absolute input files, and notes on what was
-    left out."""
+    """Expand files, folders, globs and object-store URLs (`s3://bucket/prefix/*.jsonl.zst`) into a sorted
+    list of input files (local ones absolute), and notes on what was left out."""
     found: set[Path] = set()
+    remote: dict[str, RemoteFile] = {}
     walk = _Walk()
     for pattern in patterns:
+        if is_url(pattern):
+            listed = list_remote(pattern)
+            if not listed:
+                raise CleaningError(f"no input files match {pattern!r}")
+            if [f.url for f in listed] == [pattern] and not is_supported(listed[0]):
+                raise CleaningError(f"unsupported input format: {pattern} (use {FORMATS})")
+            remote.update((f.url, f) for f in listed if walk.keep(f))
+            continue
         pattern = os.path.expanduser(pattern)
         if glob.has_magic(pattern):
             matches = walk.glob(pattern)
@@ -50,10 +61,11 @@ def resolve_inputs(patterns: list[str]) -> Inputs:
             found.add(path)
         else:
             raise CleaningError(f"input not found: {path}")
-    if not found:
+    if not found and not remote:
         raise CleaningError(f"no input files ({FORMATS}) in {patterns}" + walk.note())
     # Absolute paths: workers of a Ray cluster do not share the driver's working directory.
-    return Inputs(sorted({p.resolve() for p in found}, key=str), walk.notes())
+    files: list[InputFile] = [*{p.resolve() for p in found}, *remote.values()]
+    return Inputs(sorted(files, key=str), walk.notes())
 
 
 class _Walk:
@@ -98,10 +110,11 @@ class _Walk:
             out.extend([p for p in candidates if m in p.parents] if m.is_dir() else [m])
         return out
 
-    def keep(self, path: Path) -> bool:
+    def keep(self, path: InputFile) -> bool:
         if is_supported(path):
             return True
-        self.unsupported["".join(path.suffixes[-2:]) or path.name] += 1
+        suffixes = PurePosixPath(path.name).suffixes
+        self.unsupported["".join(suffixes[-2:]) or path.name] += 1
         return False
 
     def _unreadable(self, error: OSError) -> None:
@@ -153,9 +166,16 @@ def _translate(pattern: str) -> str:
     return "".join(out)
 
 
-def source_names(paths: list[Path]) -> list[str]:
-    """Input names relative to their common folder: stable ids however the run is invoked."""
-    resolved = [p.resolve() for p in paths]
+def source_names(paths: list[InputFile]) -> list[str]:
+    """Input names relative to their common folder: stable ids however the run is invoked. Objects in a
+    store are named relative to their common prefix folder, so a run on `s3://b/crawl/` names its
+    sources as a run on a local copy of `crawl/` does (and writes the same bytes); a run mixing local
+    and remote inputs names each by its full path or URL."""
+    if all(isinstance(p, RemoteFile) for p in paths):
+        return remote_source_names([str(p) for p in paths])
+    if any(isinstance(p, RemoteFile) for p in paths):
+        return [str(p) for p in paths]
+    resolved = [p.resolve() for p in paths]  # type: ignore[union-attr]
     root = Path(os.path.commonpath([p.parent for p in resolved]))
     return [str(p.relative_to(root)) for p in resolved]
 
@@ -163,13 +183,13 @@ def source_names(paths: list[Path]) -> list[str]:
 PACK_MIN_GROUPS = 256  # small files are packed, but into at least this many groups (parallelism)
 
 
-def file_groups(paths: list[Path], sources: list[str], shard_bytes: int) -> list[list[tuple[Path, str, Any]]]:
+def file_groups(paths: list[InputFile], sources: list[str], shard_bytes: int) -> list[list[tuple[InputFile, str, Any]]]:
     """Consecutive input files, grouped while their sizes add up to at most a shard, or to 1/256 of
     the input if that is less: one task and its shards per group, so 100,000 small files make a few
     hundred shards, not 100,000, while a few files still make a task each."""
     stats = [path.stat() for path in paths]
     target = min(shard_bytes, max(1, sum(st.st_size for st in stats) // PACK_MIN_GROUPS))
-    groups: list[list[tuple[Path, str, Any]]] = []
+    groups: list[list[tuple[InputFile, str, Any]]] = []
     size = 0
     for path, source, st in zip(paths, sources, stats, strict=True):
         if not groups or size + st.st_size > target:

@@ -17,6 +17,7 @@ import io
 import lzma
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -27,6 +28,7 @@ import zstandard
 
 from cleaning.document import BadRecord, Doc
 from cleaning.html_text import EXTRACTORS
+from cleaning.remote import InputFile, open_input
 from cleaning.warc import is_warc, read_warc
 
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -63,14 +65,14 @@ class ReaderConfig:
             raise ValueError(f"extractor must be one of {', '.join(EXTRACTORS)}, got {self.extractor!r}")
 
 
-def is_supported(path: Path) -> bool:
+def is_supported(path: InputFile) -> bool:
     name = path.name.lower()
     if name.endswith(".parquet") or is_warc(name):
         return True
     return any(name.endswith(s + c) for s in JSON_SUFFIXES for c in COMPRESSIONS)
 
 
-def read_records(path: Path, source: str, config: ReaderConfig) -> Iterator[Doc | BadRecord]:
+def read_records(path: InputFile, source: str, config: ReaderConfig) -> Iterator[Doc | BadRecord]:
     """Yield a `Doc` per good record and a `BadRecord` per bad one, in file order."""
     if path.name.lower().endswith(".parquet"):
         yield from _read_parquet(path, source, config)
@@ -83,31 +85,41 @@ def read_records(path: Path, source: str, config: ReaderConfig) -> Iterator[Doc 
 MAGIC = {b"\x1f\x8b": ".gz", b"\x28\xb5\x2f\xfd": ".zst", b"BZh": ".bz2", b"\xfd7zXZ\x00": ".xz"}
 
 
-def compression(path: Path) -> str:
+def compression(path: InputFile) -> str:
     """The compression of a file by its first bytes, not its name: a plain file named .gz is read."""
-    with open(path, "rb") as f:
-        head = f.read(6)
+    with open_input(path) as f:
+        return _magic(f)
+
+
+def _magic(f: IO[bytes]) -> str:
+    head = f.read(6)
+    f.seek(0)
     return next((kind for magic, kind in MAGIC.items() if head.startswith(magic)), "")
 
 
-def _open_binary(path: Path) -> IO[bytes]:
-    """The decompressed bytes of a file (the returned stream owns and closes the file)."""
-    kind = compression(path)
-    stream: IO[bytes]
-    if kind == ".gz":
-        stream = gzip.open(path, "rb")  # noqa: SIM115 - closed by the caller
-    elif kind == ".bz2":
-        stream = bz2.open(path, "rb")  # noqa: SIM115
-    elif kind == ".xz":
-        stream = lzma.open(path, "rb")  # noqa: SIM115
-    elif kind == ".zst":
-        stream = io.BufferedReader(_ZstdFrames(open(path, "rb")), buffer_size=1 << 20)  # noqa: SIM115
-    else:
-        stream = open(path, "rb", buffering=1 << 20)  # noqa: SIM115
-    head = stream.peek(PEEK)[:PEEK]  # type: ignore[attr-defined]
-    if b"\r" in head and b"\n" not in head and len(head) > 0:
-        return io.BufferedReader(_CarriageReturns(stream), buffer_size=1 << 20)
-    return stream
+@contextmanager
+def _open_binary(path: InputFile) -> Iterator[IO[bytes]]:
+    """The decompressed bytes of a local or remote file, closed (with the file) on leaving."""
+    with open_input(path) as raw:
+        kind = _magic(raw)
+        stream: IO[bytes]
+        if kind == ".gz":
+            stream = gzip.GzipFile(fileobj=raw, mode="rb")
+        elif kind == ".bz2":
+            stream = bz2.BZ2File(raw, "rb")
+        elif kind == ".xz":
+            stream = lzma.LZMAFile(raw, "rb")  # noqa: SIM115 - closed by the `with` below
+        elif kind == ".zst":
+            stream = io.BufferedReader(_ZstdFrames(raw), buffer_size=1 << 20)
+        else:
+            stream = raw if hasattr(raw, "peek") else io.BufferedReader(raw, buffer_size=1 << 20)  # type: ignore[arg-type]
+        with stream:
+            head = stream.peek(PEEK)[:PEEK]  # type: ignore[attr-defined]
+            if b"\r" in head and b"\n" not in head and len(head) > 0:
+                with io.BufferedReader(_CarriageReturns(stream), buffer_size=1 << 20) as lines:
+                    yield lines
+            else:
+                yield stream
 
 
 class _ZstdFrames(io.RawIOBase):
@@ -172,7 +184,7 @@ class _CarriageReturns(io.RawIOBase):
         super().close()
 
 
-def _read_jsonl(path: Path, source: str, config: ReaderConfig) -> Iterator[Doc | BadRecord]:
+def _read_jsonl(path: InputFile, source: str, config: ReaderConfig) -> Iterator[Doc | BadRecord]:
     max_bytes = int(config.max_doc_mb * 1_000_000)
     # A JSON line may hold up to 4 bytes per character plus escapes and other fields.
     line_cap = max_bytes * 6 + 65536
@@ -246,7 +258,15 @@ def _loads_lone_surrogates(raw: bytes) -> Any:
         return None
 
 
-def _read_parquet(path: Path, source: str, config: ReaderConfig) -> Iterator[Doc | BadRecord]:
+def _read_parquet(path: InputFile, source: str, config: ReaderConfig) -> Iterator[Doc | BadRecord]:
+    if isinstance(path, Path):
+        yield from _read_parquet_file(path, source, config)
+    else:
+        with open_input(path) as f:
+            yield from _read_parquet_file(f, source, config)
+
+
+def _read_parquet_file(path: Path | IO[bytes], source: str, config: ReaderConfig) -> Iterator[Doc | BadRecord]:
     max_bytes = int(config.max_doc_mb * 1_000_000)
     try:
         pf = pq.ParquetFile(path)

@@ -30,6 +30,7 @@ from cleaning.memory import peak_rss_mb, reset_peak
 from cleaning.outputlock import OutputLock
 from cleaning.pipeline import Pipeline, StageSpec
 from cleaning.progress import Bars, Ticker
+from cleaning.remote import InputFile
 from cleaning.shards import TMP_SUFFIX, file_hash, read_json, write_json_atomic
 from cleaning.stage import FinishContext, PrepareContext, config_dict, fingerprint, sha256_text
 from cleaning.stats import aggregate, check_chain
@@ -110,7 +111,7 @@ class Runner:
                 raise OSError(exc.errno, exc.strerror, str(self.out)) from exc
             raise
 
-    def _run(self, inputs: list[Path]) -> dict[str, Any]:
+    def _run(self, inputs: list[InputFile]) -> dict[str, Any]:
         self._prepare_output()
         previous = self._read_previous()
         (self.out / "summary.json").unlink(missing_ok=True)  # a failed run must not show the last one's table
@@ -149,7 +150,7 @@ class Runner:
         return self._summary(stages, shards, wall)
 
     def _all_stages(
-        self, inputs: list[Path], previous: dict[str, Any]
+        self, inputs: list[InputFile], previous: dict[str, Any]
     ) -> tuple[list[dict[str, Any]], list[tuple[Path, str, int]]]:
         """Ingest, then every stage in order; with deletion on, each stage's input shards go once it is done."""
         self._fresh = False
@@ -259,7 +260,7 @@ class Runner:
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
         out.mkdir(parents=True, exist_ok=True)
 
-    def _describe(self, inputs: list[Path]) -> dict[str, Any]:
+    def _describe(self, inputs: list[InputFile]) -> dict[str, Any]:
         return {
             **self.pipeline.describe(),
             "inputs": [str(p) for p in inputs],
@@ -270,7 +271,7 @@ class Runner:
     def _stage_dir(self, index: int, spec: StageSpec) -> Path:
         return self.out / f"{index:02d}-{spec.name}"
 
-    def _ingest(self, inputs: list[Path]) -> tuple[list[dict[str, Any]], tuple[float, int]]:
+    def _ingest(self, inputs: list[InputFile]) -> tuple[list[dict[str, Any]], tuple[float, int]]:
         cfg = self.pipeline.input
         ingest_key = sha256_text(repr((INGEST_VERSION, sorted(config_dict(cfg).items()), self.pipeline.batch_docs)))
         base = self.out / "00-ingest"

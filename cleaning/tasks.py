@@ -22,6 +22,7 @@ from cleaning.document import BASE_SCHEMA, Doc, docs_from_table, docs_to_table, 
 from cleaning.errors import CleaningError, ConservationError
 from cleaning.memory import peak_rss_mb, reset_peak
 from cleaning.readers import BadRecord, ReaderConfig, read_records
+from cleaning.remote import InputFile
 from cleaning.shards import ShardWriter, write_json_atomic
 from cleaning.stage import STAGES, Stage
 
@@ -63,7 +64,7 @@ class IngestTask:
     """Read input files into shards of at most `shard_bytes` of text each. One large file, or a
     group of small ones: small files share shards, so the shard count follows the data size."""
 
-    files: list[tuple[Path, str]]  # (path, source name)
+    files: list[tuple[InputFile, str]]  # (local path or object in a store, source name)
     prefix: str
     shards_dir: Path
     rejects_path: Path
@@ -146,7 +147,7 @@ class IngestTask:
         return marker
 
 
-def _records(files: list[tuple[Path, str]], reader: ReaderConfig) -> Iterator[tuple[Doc | BadRecord, str]]:
+def _records(files: list[tuple[InputFile, str]], reader: ReaderConfig) -> Iterator[tuple[Doc | BadRecord, str]]:
     for path, source in files:
         for item in read_records(path, source, reader):
             yield item, source

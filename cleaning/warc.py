@@ -22,7 +22,6 @@ import io
 import lzma
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -31,6 +30,7 @@ import zstandard
 
 from cleaning.document import BadRecord, Doc
 from cleaning.html_text import decode_page, extract_text
+from cleaning.remote import InputFile, open_input
 
 WARC_SUFFIXES = (".warc", ".wet", ".arc")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -77,7 +77,7 @@ def _kana_and_letters(text: str) -> tuple[np.ndarray, np.ndarray]:
     return kana, letters
 
 
-def read_warc(path: Path, source: str, config: WarcConfig) -> Iterator[Doc | BadRecord]:
+def read_warc(path: InputFile, source: str, config: WarcConfig) -> Iterator[Doc | BadRecord]:
     """Yield a `Doc` per Japanese page and a `BadRecord` per page that is not one.
 
     Where a cut-short file breaks off, the records before the cut are read and one `truncated_file`
@@ -127,8 +127,8 @@ class _Decompressed(io.RawIOBase):
     `cut` says why. (The standard library's readers raise instead, from inside a read-ahead block,
     which would lose the whole records already in that block.)"""
 
-    def __init__(self, path: Path) -> None:
-        self.raw = open(path, "rb")  # noqa: SIM115 - closed with this stream
+    def __init__(self, path: InputFile) -> None:
+        self.raw = open_input(path)
         head = self.raw.read(6)
         self.raw.seek(0)
         self.new = next((f for magic, f in _DECOMPRESSORS.items() if head.startswith(magic)), None)

@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -221,18 +222,18 @@ def test_a_file_that_cannot_be_opened_fails_its_task_and_is_read_on_the_rerun(
     locked.parent.mkdir()
     locked.write_bytes(jsonl(GOOD[:2]))
     other.write_bytes(jsonl(GOOD[2:]))
-    real = cleaning.readers.compression
+    real = cleaning.readers.open_input
 
-    def denied(path: Path) -> str:
+    def denied(path: Path) -> Any:
         if path.name == "locked.jsonl":
             raise PermissionError(13, "Permission denied", str(path))
         return real(path)
 
-    monkeypatch.setattr(cleaning.readers, "compression", denied)
+    monkeypatch.setattr(cleaning.readers, "open_input", denied)
     with pytest.raises(RunFailed, match=r"locked\.jsonl"):
         run([locked, other], tmp_path / "out")
     assert not quarantined(tmp_path / "out"), "nothing was quarantined for a file that could not be opened"
-    monkeypatch.setattr(cleaning.readers, "compression", real)  # the file is fixed
+    monkeypatch.setattr(cleaning.readers, "open_input", real)  # the file is fixed
     summary, _ = run([locked, other], tmp_path / "out")
     kept, _ = output_ids(tmp_path / "out")
     assert sorted(kept) == [g["id"] for g in GOOD]
