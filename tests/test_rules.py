@@ -129,6 +129,27 @@ def test_pieces_of_a_split_sentence_stay() -> None:
     assert model_removals(ended, np.ones(2, dtype=bool), np.array([0.9, 0.1]), 0.5, 30, rule.params["continues"])[0]
 
 
+def test_a_line_repeated_down_a_page_keeps_its_first_copy_and_the_page_its_prose() -> None:
+    """A blurb under every teaser: later copies go, the first stays; short labels may repeat; and with
+    the copies gone the duplicate-line document rules judge the page's own text."""
+    engine = RulesEngine(RULES, models=False)
+    blurb = "このサイトは眼と眼鏡の役に立つ情報をお届けするポータルサイトです。"
+    prose = [
+        "遠近両用レンズは、慣れるまでに一週間ほどかかると言われています。",
+        "最初は階段の上り下りで足元が見えにくく感じる方が多いようです。",
+        "店頭ではフレームの角度を細かく調整して、視線の移動が少なくなるようにしています。",
+    ]
+    lines = ["聞き手:", prose[0], blurb, "聞き手:", prose[1], blurb, prose[2], blurb, blurb, blurb]
+    analysis = engine.analyse("\n".join(lines), None, all_verdicts=True)
+    assert [i for i, r in enumerate(analysis.removed_by) if r == "page.repeated"] == [5, 7, 8, 9]
+    assert analysis.text.split("\n") == ["聞き手:", prose[0], blurb, "聞き手:", prose[1], prose[2]]
+    failed = {v.rule.id for v in analysis.verdicts if v.failed}
+    assert not failed & {"doc.dup_lines", "doc.dup_line_chars", "doc.dup_5gram"}, failed
+    without = RulesEngine(load_rules(disable=["page.repeated"]), models=False)
+    failed = {v.rule.id for v in without.analyse("\n".join(lines), None, all_verdicts=True).verdicts if v.failed}
+    assert failed & {"doc.dup_lines", "doc.dup_line_chars", "doc.dup_5gram"}, "the copies made the page a reject"
+
+
 def test_doorway_pages_are_templated_and_an_article_sharing_a_bio_is_not() -> None:
     """doc.templated counts, corpus-wide, the distinct pages of a site that share a line's template."""
     from cleaning.rules.linestats import stats_for

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,7 +73,9 @@ class RulesEngine:
         # max_chars admits it, so long prose lines skip most patterns (the stage's hot loop).
         self._limits = sorted({r.max_chars or _UNLIMITED for r in patterns})
         self._by_limit = [_combine(patterns, limit) for limit in self._limits]
-        self._blocks = [r for r in rules.line_rules if r.block and r.block != "line_model"]
+        self._blocks = [r for r in rules.line_rules if r.block and r.block not in AFTER_MODEL]
+        # applied to the lines the line model keeps: what is repeated is judged on what is left
+        self._after_model = [r for r in rules.line_rules if r.block == "page_repeated"]
         self._memo: dict[str, str | None] = {}  # nav lines recur across pages: most lookups hit
         self.keywords = Keywords(rules.keywords)
         self.line_names = feature_names(self.keywords.names)
@@ -136,6 +139,9 @@ class RulesEngine:
         if rule.block == "separator_trail":
             p = rule.params
             return separator_trails(lines, p["separators"], p["lead_separators"], p["max_chars"])
+        if rule.block == "page_repeated":
+            p = rule.params
+            return page_repeats(lines, p["min_chars"], p["min_count"], bool(p.get("keep_first", False)))
         if rule.block == "site_repeated":
             share, pages = site if site is not None else self.stats.site_share(host, lines)
             if pages < rule.params["min_pages"]:
@@ -173,6 +179,11 @@ class RulesEngine:
         x = None
         if self.line_model is not None or self.page_model is not None:
             x, p_lines = self._score_lines(all_lines, docs_lines, removed, scanned, corpus)
+        for rule in self._after_model:
+            for d, rem in zip(docs_lines, removed, strict=True):
+                left = [j for j, r in enumerate(rem) if r is None]
+                for k in self._block_hits(rule, [d.lines[j] for j in left], d.host):
+                    rem[left[k]] = rule.id
         analyses, views, keeps = [], [], []
         for i, lines in enumerate(all_lines):
             keep = np.fromiter((r is None for r in removed[i]), dtype=bool, count=len(lines))
@@ -383,6 +394,9 @@ _UNLIMITED = 1 << 60
 _MEMO_SIZE = 1 << 20
 
 
+AFTER_MODEL = ("line_model", "page_repeated")
+
+
 def _combine(patterns: list[LineRule], limit: int) -> re.Pattern[str] | None:
     """The pattern rules that apply to lines of length <= limit, as one alternation in file order."""
     parts = [
@@ -417,6 +431,21 @@ def is_wrapped_prose(s: str) -> bool:
     particles = len(_PARTICLE.findall(s))
     soft = s.endswith(_SOFT_ENDS) or bool(_HIRA.fullmatch(s[-1:]))
     return particles >= 2 and soft and len(_HIRA.findall(s)) >= 0.4 * len(s)
+
+
+def page_repeats(lines: list[str], min_chars: int, min_count: int, keep_first: bool = False) -> list[int]:
+    """Lines of `min_chars` or more that occur `min_count` or more times in one page: a site blurb
+    under every teaser, a banner down a listing. With `keep_first`, the first copy stays."""
+    counts = Counter(s for s in lines if len(s) >= min_chars)
+    seen: set[str] = set()
+    hits = []
+    for i, s in enumerate(lines):
+        if counts.get(s, 0) >= min_count:
+            if keep_first and s not in seen:
+                seen.add(s)
+                continue
+            hits.append(i)
+    return hits
 
 
 def short_runs(lines: list[str], min_run: int, max_chars: int) -> list[int]:
