@@ -150,6 +150,31 @@ def test_a_line_repeated_down_a_page_keeps_its_first_copy_and_the_page_its_prose
     assert failed & {"doc.dup_lines", "doc.dup_line_chars", "doc.dup_5gram"}, "the copies made the page a reject"
 
 
+def test_prose_wrapped_over_short_lines_counts_as_prose_on_a_page_of_menus() -> None:
+    """A blog post written in short lines without 。 keeps its page (doc.little_content counts the
+    pieces of its sentences); the same menus around a one-line caption do not."""
+    engine = RulesEngine(RULES, models=False)
+    menu = ["ホーム", "ブログ", "プロフィール", "カテゴリー", "アーカイブ", "お問い合わせ", "サイトマップ", "リンク"]
+    post = [
+        "今日は車検の見積もりをもらいに、",
+        "近所のディーラーまで行ってきました。",
+        "担当の人がとても丁寧に説明してくれて、",
+        "思っていたよりずっと安く済みそうです",
+        "帰りに寄ったパン屋さんのクロワッサンが",
+        "びっくりするくらい美味しかったので、",
+        "また今度ゆっくり買いに行こうと思います",
+        "来月は家族で温泉に行く予定なので、",
+        "それまでに車をきれいにしておきたいと思っています",
+        "温泉のあとは海沿いの道をドライブして、",
+        "夕日を見ながら帰ってくるつもりです",
+    ]
+    analysis = engine.analyse("\n".join(menu * 7 + post), None, all_verdicts=True)
+    little = next(v for v in analysis.verdicts if v.rule.id == "doc.little_content")
+    assert analysis.page["boilerplate_share"] >= 0.5 and not little.failed, analysis.page
+    caption = engine.analyse("\n".join([*menu * 7, "写真はイメージです"]), None, all_verdicts=True)
+    assert any(v.rule.id == "doc.little_content" and v.failed for v in caption.verdicts), caption.page
+
+
 def test_doorway_pages_are_templated_and_an_article_sharing_a_bio_is_not() -> None:
     """doc.templated counts, corpus-wide, the distinct pages of a site that share a line's template."""
     from cleaning.rules.linestats import stats_for

@@ -360,6 +360,7 @@ def with_boilerplate(site_share: np.ndarray, flat_removed: np.ndarray, removed: 
 
 
 PROSE_LINE_CHARS = 40  # a kept line this long counts as prose even without a sentence ending
+PROSE_PIECE_CHARS = 8  # a shorter line counts when it is a piece of a wrapped sentence (is_wrapped_prose)
 
 
 def page_metrics(
@@ -377,7 +378,9 @@ def page_metrics(
         if not k:
             removed += n
             continue
-        is_prose = n >= PROSE_LINE_CHARS or line.rstrip().endswith(LINE_END_CHARS)
+        stripped = line.strip()
+        is_prose = n >= PROSE_LINE_CHARS or stripped.endswith(LINE_END_CHARS)
+        is_prose = is_prose or (n >= PROSE_PIECE_CHARS and is_wrapped_prose(stripped))
         prose += n if is_prose else 0
         if shared is not None and shared[i]:
             templated += n
