@@ -9,12 +9,14 @@ What it does:
     a fifth of the pages re-encoded as Shift_JIS and a fifth as EUC-JP, a third without an HTTP
     charset, so decoding is exercised;
   * quality: runs `cleaning run pipelines/ja.yaml` once per extractor on one copy of the pages and
-    scores the text after ingest and in the final output against bench/data/raw-html-labels.jsonl:
+    scores the text after ingest and in the final output (with `cleaning eval`'s scorer) against
+    bench/data/raw-html-labels.jsonl:
     73 pages whose `resiliparse-all` text was labelled line by line (C content, B boilerplate,
     N neutral; page KEEP/BORDER/DROP, as ../shared/data/gold/GUIDELINES.md) by careful readers. The
     labels hold no page text: a page is found by URL and checked by the SHA-1 of its extracted text.
-    A labelled line counts as kept when it is a line of the output or, from 10 characters, inside
-    one; an output line takes the label of the labelled line it equals, or of those it contains;
+    A labelled line counts as kept when it is a line of the output (each output line standing for
+    one labelled copy) or, from 10 characters, inside one; output lines holding no labelled line
+    are unlabelled kept text, counted as unwanted;
   * throughput: reads the `--reps` copies with our reader (one process, one core) per extractor,
     and with datatrove's WarcReader + Trafilatura extractor (bench/.venv-peers, pinned), timing
     wall and CPU seconds (datatrove extracts in a child process: its CPU time is counted too).
@@ -31,10 +33,10 @@ import io
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import unicodedata
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -168,62 +170,45 @@ def kept_texts(stage_dir: Path) -> dict[str, str]:
 
 
 def score(pages: dict[str, dict[str, Any]], kept: dict[str, str]) -> dict[str, Any]:
-    """The five figures of `cleaning eval`, matched by line text (see the module docstring)."""
-    wanted = unwanted = unmatched = content = content_kept = kept_pages = kept_keep = keep_pages = 0
-    boiler_left: list[int] = []
+    """The five figures, by `cleaning eval`'s own scorer, with kept lines matched by text (see the
+    module docstring): each labelled line is kept or not; output lines containing no labelled line
+    count as unlabelled kept text (unwanted)."""
+    from cleaning.evaluation.align import PageResult
+    from cleaning.evaluation.score import score as five_figures
+    from cleaning.pagelabels import PageLabel
+
+    results = []
     for url, page in pages.items():
-        lines, labels, verdict = page["lines"], page["labels"], page["page"]
-        by_text: dict[str, str] = {}
-        for text, label in zip(lines, labels, strict=True):
-            by_text.setdefault(text, label)
-        if verdict == "KEEP":
-            keep_pages += 1
-            content += sum(len(t) for t, y in zip(lines, labels, strict=True) if y == "C")
-        if url not in kept:
-            continue
-        out = [norm(x) for x in kept[url].split("\n") if norm(x)]
-        out_set, blob = set(out), "\n".join(out)
-        kept_pages += 1
-        kept_keep += verdict == "KEEP"
-        if verdict == "KEEP":
-            content_kept += sum(
-                len(t)
-                for t, y in zip(lines, labels, strict=True)
-                if y == "C" and (t in out_set or (len(t) >= 10 and t in blob))
+        lines, labels = page["lines"], page["labels"]
+        out = [norm(x) for x in kept.get(url, "").split("\n") if norm(x)]
+        left, blob, out_lines, line_set = Counter(out), "\n".join(out), set(out), set(lines)
+        kept_lines = []
+        for t in lines:  # each output line keeps one labelled copy: a line repeated on the page counts once
+            if left[t] > 0:
+                left[t] -= 1
+                kept_lines.append(True)
+            else:  # joined into a longer output line (not a copy beyond those the output has)
+                kept_lines.append(t not in out_lines and len(t) >= 10 and t in blob)
+        unmatched = sum(len(o) for o in out if o not in line_set and not _contains_a_line(o, lines))
+        results.append(
+            PageResult(
+                PageLabel(url, labels, page["page"], LABELS.name),
+                "kept" if url in kept else "rejected",
+                "",
+                [len(t) for t in lines],
+                kept_lines,
+                [None] * len(lines),
+                unmatched,
             )
-        boiler = 0
-        for line in out:
-            label = by_text.get(line) or _contained_label(line, lines, labels)
-            if label is None:
-                unmatched += len(line)
-                continue
-            if verdict in ("KEEP", "BORDER") and label in "CN":
-                wanted += len(line)
-            else:
-                unwanted += len(line)
-            boiler += label == "B"
-        if verdict == "KEEP":
-            boiler_left.append(boiler)
-    return {
-        "purity": round(wanted / max(1, wanted + unwanted), 3),
-        "content_recall": round(content_kept / max(1, content), 3),
-        "page_precision": round(kept_keep / max(1, kept_pages), 3),
-        "page_recall": round(kept_keep / max(1, keep_pages), 3),
-        "boilerplate_lines_mean": round(statistics.mean(boiler_left), 2) if boiler_left else None,
-        "boilerplate_lines_median": statistics.median(boiler_left) if boiler_left else None,
-        "kept_pages": kept_pages,
-        "kept_chars": wanted + unwanted + unmatched,
-        "unmatched_chars": unmatched,
-    }
+        )
+    figures = five_figures(results).as_dict()
+    figures["kept_chars"] = sum(len(x) for url in pages if url in kept for x in kept[url].split("\n"))
+    return figures
 
 
-def _contained_label(line: str, lines: list[str], labels: str) -> str | None:
-    """The label covering most characters among labelled lines (4+ characters) inside an output line."""
-    weight: dict[str, int] = {}
-    for text, label in zip(lines, labels, strict=True):
-        if len(text) >= 4 and text in line:
-            weight[label] = weight.get(label, 0) + len(text)
-    return max(weight, key=weight.__getitem__) if weight else None
+def _contains_a_line(line: str, lines: list[str]) -> bool:
+    """Whether an output line holds a labelled line of 4+ characters (lines an extractor joined)."""
+    return any(len(t) >= 4 and t in line for t in lines)
 
 
 def quality(warc: Path) -> dict[str, Any]:

@@ -54,14 +54,14 @@ def decode_page(body: bytes, declared: str | None) -> Decoded:
 
     if body.startswith(b"\xef\xbb\xbf"):
         return Decoded(body[3:].decode("utf-8", "replace"), "utf-8", False)
-    meta = _META.search(body[:META_BYTES])
-    labels = [declared, meta.group(1).decode("ascii", "ignore") if meta else None]
-    labels = [x.strip().lower() for x in labels if x]
-    guess = detect_encoding(body)
-    try:
+    try:  # most pages: no meta search, no detection
         return Decoded(body.decode("utf-8"), "utf-8", False)
     except UnicodeDecodeError:
         pass
+    meta = _META.search(body[:META_BYTES])
+    labels = [declared, meta.group(1).decode("ascii", "ignore") if meta else None]
+    labels = [x.strip().lower() for x in labels if x]
+    guess = detect_encoding(body).lower()
     order = [x for x in labels if x not in LATIN] + [guess] + [x for x in labels if x in LATIN]
     decoded: list[Decoded] = []
     for label in order:
@@ -76,7 +76,7 @@ def decode_page(body: bytes, declared: str | None) -> Decoded:
     if decoded:
         # A wrong Japanese codec often decodes without an error (EUC-JP bytes read as Shift_JIS become
         # half-width katakana): of the readings, the one with the most hiragana is the Japanese one.
-        return max(decoded, key=lambda d: (_hiragana(d.text), -decoded.index(d)))
+        return max(decoded, key=lambda d: _hiragana(d.text))  # ties: the earlier reading
     codec = next((c for c in CODECS.get(guess, (guess,)) if _known(c)), "utf-8")
     return Decoded(body.decode(codec, "replace"), codec, True)
 

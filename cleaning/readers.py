@@ -26,6 +26,7 @@ import orjson
 import pyarrow.parquet as pq
 import zstandard
 
+from cleaning.compressed import Members, kind_of
 from cleaning.document import BadRecord, Doc
 from cleaning.html_text import EXTRACTORS
 from cleaning.remote import InputFile, open_input
@@ -82,26 +83,17 @@ def read_records(path: InputFile, source: str, config: ReaderConfig) -> Iterator
         yield from _read_jsonl(path, source, config)
 
 
-MAGIC = {b"\x1f\x8b": ".gz", b"\x28\xb5\x2f\xfd": ".zst", b"BZh": ".bz2", b"\xfd7zXZ\x00": ".xz"}
-
-
 def compression(path: InputFile) -> str:
     """The compression of a file by its first bytes, not its name: a plain file named .gz is read."""
     with open_input(path) as f:
-        return _magic(f)
-
-
-def _magic(f: IO[bytes]) -> str:
-    head = f.read(6)
-    f.seek(0)
-    return next((kind for magic, kind in MAGIC.items() if head.startswith(magic)), "")
+        return kind_of(f)
 
 
 @contextmanager
 def _open_binary(path: InputFile) -> Iterator[IO[bytes]]:
     """The decompressed bytes of a local or remote file, closed (with the file) on leaving."""
     with open_input(path) as raw:
-        kind = _magic(raw)
+        kind = kind_of(raw)
         stream: IO[bytes]
         if kind == ".gz":
             stream = gzip.GzipFile(fileobj=raw, mode="rb")
@@ -110,7 +102,7 @@ def _open_binary(path: InputFile) -> Iterator[IO[bytes]]:
         elif kind == ".xz":
             stream = lzma.LZMAFile(raw, "rb")  # noqa: SIM115 - closed by the `with` below
         elif kind == ".zst":
-            stream = io.BufferedReader(_ZstdFrames(raw), buffer_size=1 << 20)
+            stream = io.BufferedReader(Members(raw, ".zst", raise_at_cut=True), buffer_size=1 << 20)
         else:
             stream = raw if hasattr(raw, "peek") else io.BufferedReader(raw, buffer_size=1 << 20)  # type: ignore[arg-type]
         with stream:
@@ -120,48 +112,6 @@ def _open_binary(path: InputFile) -> Iterator[IO[bytes]]:
                     yield lines
             else:
                 yield stream
-
-
-class _ZstdFrames(io.RawIOBase):
-    """zstd frames one after another; EOFError when the input ends inside a frame."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.dctx = zstandard.ZstdDecompressor()
-        self.dobj = self.dctx.decompressobj()
-        self.fed = False  # the current frame has received input
-        self.out = b""
-        self.pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while self.pos >= len(self.out):
-            chunk = self.raw.read(1 << 16)
-            if not chunk:
-                if self.fed and not self.dobj.eof:
-                    raise EOFError("the zstd stream ends inside a frame (file cut short)")
-                return 0
-            self.out, self.pos = self._feed(chunk), 0
-        n = min(len(buffer), len(self.out) - self.pos)
-        buffer[:n] = self.out[self.pos : self.pos + n]
-        self.pos += n
-        return n
-
-    def _feed(self, data: bytes) -> bytes:
-        parts = []
-        while data:
-            if self.dobj.eof:  # the next frame starts
-                self.dobj, self.fed = self.dctx.decompressobj(), False
-            self.fed = True
-            parts.append(self.dobj.decompress(data))
-            data = self.dobj.unused_data if self.dobj.eof else b""
-        return b"".join(parts)
-
-    def close(self) -> None:
-        self.raw.close()
-        super().close()
 
 
 class _CarriageReturns(io.RawIOBase):

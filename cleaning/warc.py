@@ -17,17 +17,13 @@ general crawl they are most of the file, and a full copy would double the reject
 
 from __future__ import annotations
 
-import bz2
-import io
-import lzma
-import zlib
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import numpy as np
 import orjson
-import zstandard
 
+from cleaning.compressed import Members, kind_of
 from cleaning.document import BadRecord, Doc
 from cleaning.html_text import decode_page, extract_text
 from cleaning.remote import InputFile, open_input
@@ -55,16 +51,12 @@ def is_warc(name: str) -> bool:
 
 def kana_share(text: str) -> float:
     """Hiragana and katakana among the letters of a text (kanji, kana, Latin; not digits or marks)."""
-    kana, letters = _kana_and_letters(text)
-    n = int(letters.sum())
-    return float(kana.sum()) / n if n else 0.0
+    kana, letters = kana_and_letters(text)
+    return kana / letters if letters else 0.0
 
 
-def _letters(text: str) -> int:
-    return int(_kana_and_letters(text)[1].sum())
-
-
-def _kana_and_letters(text: str) -> tuple[np.ndarray, np.ndarray]:
+def kana_and_letters(text: str) -> tuple[int, int]:
+    """How many kana, and how many letters, a text has."""
     cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     kana = np.zeros(cp.size, dtype=bool)
     for lo, hi in KANA:
@@ -74,7 +66,7 @@ def _kana_and_letters(text: str) -> tuple[np.ndarray, np.ndarray]:
     letters |= (cp >= 0xC0) & (cp <= 0x24F)  # Latin with accents
     letters |= (cp >= 0x370) & (cp <= 0x1FFF)  # Greek, Cyrillic, Hebrew, Arabic, Indic, Thai, Hangul Jamo...
     letters |= (cp >= 0xAC00) & (cp <= 0xD7AF)  # Hangul
-    return kana, letters
+    return int(kana.sum()), int(letters.sum())
 
 
 def read_warc(path: InputFile, source: str, config: WarcConfig) -> Iterator[Doc | BadRecord]:
@@ -88,7 +80,7 @@ def read_warc(path: InputFile, source: str, config: WarcConfig) -> Iterator[Doc 
     max_page = int(config.max_page_mb * 1_000_000)
     number = 0
     pending: Doc | BadRecord | None = None  # the last page, held until the file is known not to end inside it
-    with _Decompressed(path) as stream:
+    with _open_decompressed(path) as stream:
         try:
             for record in ArchiveIterator(stream, parse_http=True, auto_decode="all"):
                 number += 1
@@ -101,7 +93,7 @@ def read_warc(path: InputFile, source: str, config: WarcConfig) -> Iterator[Doc 
         except OSError as exc:  # fastwarc: a record header it cannot parse
             yield from _cut_in(pending, number, f"unreadable record header ({exc})", "corrupt_file")
             return
-        cut = stream.cut
+        cut = getattr(stream, "cut", None)
     if cut is not None:
         yield from _cut_in(pending, number, cut, "truncated_file")
     elif pending is not None:
@@ -121,80 +113,11 @@ def _cut_in(last: Doc | BadRecord | None, number: int, why: str, reason: str) ->
     return [end] if last is None else [last, end]
 
 
-class _Decompressed(io.RawIOBase):
-    """A file's bytes, decompressed member after member (gzip, zstd, bz2, xz), up to where a cut-short
-    file breaks off: there the stream just ends, fastwarc sees the last record come up short, and
-    `cut` says why. (The standard library's readers raise instead, from inside a read-ahead block,
-    which would lose the whole records already in that block.)"""
-
-    def __init__(self, path: InputFile) -> None:
-        self.raw = open_input(path)
-        head = self.raw.read(6)
-        self.raw.seek(0)
-        self.new = next((f for magic, f in _DECOMPRESSORS.items() if head.startswith(magic)), None)
-        self.obj = self.new() if self.new else None
-        self.fed = False  # the current member has received input
-        self.cut: str | None = None
-        self.out = b""
-        self.at = 0
-        self.pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True  # fastwarc asks for positions (tell) and skips forward; nothing seeks back
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        target = offset if whence == io.SEEK_SET else self.pos + offset
-        if whence not in (io.SEEK_SET, io.SEEK_CUR) or target < self.pos:
-            raise io.UnsupportedOperation("a decompressed stream only skips forward")
-        while self.pos < target and self.read(min(target - self.pos, 1 << 20)):
-            pass
-        return self.pos
-
-    def readinto(self, buffer: Any) -> int:
-        while self.at >= len(self.out):
-            chunk = self.raw.read(1 << 20)
-            if not chunk:
-                if self.obj is not None and self.fed and not self.obj.eof:
-                    self.cut = "the file ends inside a compressed member (cut short)"
-                return 0
-            self.out, self.at = self._feed(chunk) if self.obj is not None else chunk, 0
-        n = min(len(buffer), len(self.out) - self.at)
-        buffer[:n] = self.out[self.at : self.at + n]
-        self.at += n
-        self.pos += n
-        return n
-
-    def _feed(self, data: bytes) -> bytes:
-        parts = []
-        try:
-            while data:
-                if self.obj.eof:  # type: ignore[union-attr]  # the next member starts
-                    self.obj, self.fed = self.new(), False  # type: ignore[misc]
-                self.fed = True
-                parts.append(self.obj.decompress(data))  # type: ignore[union-attr]
-                data = self.obj.unused_data if self.obj.eof else b""  # type: ignore[union-attr]
-        except (zlib.error, zstandard.ZstdError, lzma.LZMAError, OSError, EOFError) as exc:
-            self.cut = f"corrupt compressed data: {exc}"
-            self.raw.seek(0, io.SEEK_END)
-        return b"".join(parts)
-
-    def close(self) -> None:
-        self.raw.close()
-        super().close()
-
-
-_DECOMPRESSORS: dict[bytes, Any] = {
-    b"\x1f\x8b": lambda: zlib.decompressobj(wbits=31),
-    b"\x28\xb5\x2f\xfd": lambda: zstandard.ZstdDecompressor().decompressobj(),
-    b"BZh": bz2.BZ2Decompressor,
-    b"\xfd7zXZ\x00": lzma.LZMADecompressor,
-}
+def _open_decompressed(path: InputFile) -> IO[bytes]:
+    """The file's bytes, decompressed if it is compressed, ending (with `cut` set) where it is cut short."""
+    raw = open_input(path)
+    kind = kind_of(raw)
+    return Members(raw, kind) if kind else raw
 
 
 def _page(
@@ -244,8 +167,9 @@ def _document(
     if not text:
         detail = f"{url}: the extractor found no text" + (f" (title {title!r})" if title else "")
         return BadRecord(number, "no_text", detail, warn=False)
-    share = kana_share(text)
-    if share < config.min_kana_share and _letters(text) >= MIN_LETTERS:
+    kana, letters = kana_and_letters(text)
+    share = kana / letters if letters else 0.0
+    if share < config.min_kana_share and letters >= MIN_LETTERS:
         detail = f"{url}: kana are {share:.3f} of its letters, under min_kana_share={config.min_kana_share}"
         return BadRecord(number, "not_japanese", detail, text[:PREVIEW], warn=False)
     size = len(text.encode("utf-8", "surrogatepass"))

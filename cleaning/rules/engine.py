@@ -14,7 +14,6 @@ from __future__ import annotations
 import bisect
 import functools
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,7 +72,7 @@ class RulesEngine:
         # max_chars admits it, so long prose lines skip most patterns (the stage's hot loop).
         self._limits = sorted({r.max_chars or _UNLIMITED for r in patterns})
         self._by_limit = [_combine(patterns, limit) for limit in self._limits]
-        self._blocks = [r for r in rules.line_rules if r.block and r.block not in AFTER_MODEL]
+        self._blocks = [r for r in rules.line_rules if r.block and r.block not in ("line_model", "page_repeated")]
         # applied to the lines the line model keeps: what is repeated is judged on what is left
         self._after_model = [r for r in rules.line_rules if r.block == "page_repeated"]
         self._memo: dict[str, str | None] = {}  # nav lines recur across pages: most lookups hit
@@ -140,8 +139,7 @@ class RulesEngine:
             p = rule.params
             return separator_trails(lines, p["separators"], p["lead_separators"], p["max_chars"])
         if rule.block == "page_repeated":
-            p = rule.params
-            return page_repeats(lines, p["min_chars"], p["min_count"], bool(p.get("keep_first", False)))
+            return page_repeats(lines, rule.params["min_chars"])
         if rule.block == "site_repeated":
             share, pages = site if site is not None else self.stats.site_share(host, lines)
             if pages < rule.params["min_pages"]:
@@ -373,12 +371,12 @@ def page_metrics(
     total = removed = prose = templated = templated_prose = 0
     shared = (template_pages >= site_pages).tolist() if template_pages is not None and site_pages else None
     for i, (line, k) in enumerate(zip(lines, keep.tolist(), strict=True)):
-        n = len(line.strip())
+        stripped = line.strip()
+        n = len(stripped)
         total += n
         if not k:
             removed += n
             continue
-        stripped = line.strip()
         is_prose = n >= PROSE_LINE_CHARS or stripped.endswith(LINE_END_CHARS)
         is_prose = is_prose or (n >= PROSE_PIECE_CHARS and is_wrapped_prose(stripped))
         prose += n if is_prose else 0
@@ -395,9 +393,6 @@ def page_metrics(
 
 _UNLIMITED = 1 << 60
 _MEMO_SIZE = 1 << 20
-
-
-AFTER_MODEL = ("line_model", "page_repeated")
 
 
 def _combine(patterns: list[LineRule], limit: int) -> re.Pattern[str] | None:
@@ -436,18 +431,16 @@ def is_wrapped_prose(s: str) -> bool:
     return particles >= 2 and soft and len(_HIRA.findall(s)) >= 0.4 * len(s)
 
 
-def page_repeats(lines: list[str], min_chars: int, min_count: int, keep_first: bool = False) -> list[int]:
-    """Lines of `min_chars` or more that occur `min_count` or more times in one page: a site blurb
-    under every teaser, a banner down a listing. With `keep_first`, the first copy stays."""
-    counts = Counter(s for s in lines if len(s) >= min_chars)
+def page_repeats(lines: list[str], min_chars: int) -> list[int]:
+    """Later copies of a line of `min_chars` or more already seen higher up the page (the first copy
+    stays): a site blurb under every teaser, a notice repeated down a page."""
     seen: set[str] = set()
     hits = []
     for i, s in enumerate(lines):
-        if counts.get(s, 0) >= min_count:
-            if keep_first and s not in seen:
-                seen.add(s)
-                continue
-            hits.append(i)
+        if len(s) >= min_chars:
+            if s in seen:
+                hits.append(i)
+            seen.add(s)
     return hits
 
 

@@ -24,11 +24,10 @@ BLOCKS = {
     "short_run": {"min_run", "max_chars"},
     "separator_trail": {"separators", "lead_separators", "max_chars"},
     "site_repeated": {"min_pages", "min_share"},
-    "page_repeated": {"min_chars", "min_count", "keep_first"},
+    "page_repeated": {"min_chars"},
     "line_model": {"model", "threshold", "needs_boilerplate", "sentence_pieces", "continues"},
 }
-# optional block parameters (the line model's and page_repeated's keep_first): off when absent
-OPTIONAL_PARAMS = {"needs_boilerplate", "sentence_pieces", "continues", "keep_first"}
+OPTIONAL_PARAMS = {"needs_boilerplate", "sentence_pieces", "continues"}  # the line model's: off when absent
 WORD_METRICS = {"word_char_ratio", "word_hits_per_kchar", "word_line_ratio"}
 # Measured on the whole page by the engine, not on the kept text alone: the page model's P(junk)
 # (a trained model named in the rule's `model:`), the share of the page's characters the line rules
