@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -55,7 +55,9 @@ def run(
     input: Annotated[
         list[str], typer.Option("--input", "-i", help="input files, folders, globs or s3:// URLs (repeatable)")
     ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="output folder (created; resumed if it exists)")],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="output folder or s3:// URL (created; resumed if it exists)")
+    ],
     workers: Annotated[Optional[int], typer.Option(help="parallel workers (default: all CPUs)")] = None,
     address: Annotated[
         Optional[str], typer.Option(help="join this Ray cluster (default: RAY_ADDRESS or embedded)")
@@ -70,6 +72,10 @@ def run(
     log_every: Annotated[
         float, typer.Option(help="seconds between progress lines in a log (stderr not a terminal) and in long steps")
     ] = 30.0,
+    work: Annotated[
+        Optional[Path],
+        typer.Option(help="with an s3:// output: this machine's copy of the run (default: under $CLEANING_WORK)"),
+    ] = None,
 ) -> None:
     """Run a pipeline: ingest inputs into shards, then every stage; reruns resume where they stopped."""
     from cleaning.pipeline import load_pipeline
@@ -81,13 +87,13 @@ def run(
     if not log_every > 0:
         raise CleaningError("--log-every must be a number of seconds above 0")
     spec = load_pipeline(pipeline, set_ or [])
-    options = RunOptions(input, output, workers, ray, address, force, progress, log_every)
+    options = RunOptions(input, output, workers, ray, address, force, progress, log_every, work)
     summary = Runner(spec, options, err).run()
     render(summary, _out())
 
 
 @app.command(epilog="Example: cleaning stats out/")
-def stats(output: Annotated[Path, typer.Argument(help="output folder of a finished run")]) -> None:
+def stats(output: Annotated[str, typer.Argument(help="output folder or s3:// URL of a finished run")]) -> None:
     """Print the summary table of a finished run again."""
     from cleaning.stats import load_summary, render
 
@@ -96,7 +102,7 @@ def stats(output: Annotated[Path, typer.Argument(help="output folder of a finish
 
 @app.command(epilog="Example: cleaning report out/ --weights pipelines/weights.yaml")
 def report(
-    output: Annotated[Path, typer.Argument(help="output folder of a finished run with a genres stage")],
+    output: Annotated[str, typer.Argument(help="output folder or s3:// URL of a finished run with a genres stage")],
     weights: Annotated[
         Optional[Path], typer.Option(help="weights YAML to preview (default: the run's balance stage weights)")
     ] = None,
@@ -104,12 +110,14 @@ def report(
     workers: Annotated[Optional[int], typer.Option(help="parallel workers (default: all CPUs)")] = None,
     ray: Annotated[bool, typer.Option("--ray/--no-ray", help="--no-ray summarises in-process")] = True,
     address: Annotated[Optional[str], typer.Option(help="join this Ray cluster")] = None,
+    work: Annotated[Optional[Path], typer.Option(help="with an s3:// run: this machine's copy of it")] = None,
 ) -> None:
     """Write the genre balance report: index.html (self-contained), clusters.csv/.parquet, domains.csv."""
     from cleaning.executor import make_executor
     from cleaning.report.build import ReportOptions, build_report
 
-    options = ReportOptions(output, dest, weights)
+    folder, store = _readable(output, work)
+    options = ReportOptions(folder, dest, weights)
     executors = []  # started on first use: an up-to-date report needs no Ray
 
     def mapper(fn, items, label=""):  # type: ignore[no-untyped-def]
@@ -123,6 +131,8 @@ def report(
         for executor in executors:
             executor.close()
     files = overview["files"]
+    if store is not None and dest is None:  # the report goes beside the run, in the store too
+        store.push(sorted(p for p in (folder / "report").rglob("*") if p.is_file()))
     made = "unchanged" if overview.get("up_to_date") else f"{overview['seconds']:.1f} s"
     _out().print(
         f"report: {files['html']} ({files['html_bytes'] / 1e6:.1f} MB, {overview['k']:,} clusters, "
@@ -132,7 +142,7 @@ def report(
 
 @app.command("eval", epilog="Example: cleaning eval out/ ../shared/data/gold/labels --show 'CC-MAIN-…#123'")
 def eval_(
-    output: Annotated[Path, typer.Argument(help="output folder of a finished run")],
+    output: Annotated[str, typer.Argument(help="output folder or s3:// URL of a finished run")],
     labels: Annotated[list[Path], typer.Argument(help="line-labelled page files or folders (JSONL)")],
     dest: Annotated[
         Optional[Path], typer.Option(help="where eval.json and eval.html go (default: OUTPUT/eval)")
@@ -141,18 +151,20 @@ def eval_(
         Optional[list[str]], typer.Option(help="print these pages line by line, coloured by label (repeatable)")
     ] = None,
     top: Annotated[int, typer.Option(help="rows in the 'lost content' and 'surviving boilerplate' tables")] = 15,
+    work: Annotated[Optional[Path], typer.Option(help="with an s3:// run: this machine's copy of it")] = None,
 ) -> None:
     """Score a run against line-labelled pages: purity, content recall, page precision and recall,
     boilerplate left; which rules removed content, which boilerplate survived, every page line by line."""
     from cleaning.evaluation.evaluate import evaluate, write_outputs
     from cleaning.evaluation.views import render_findings, render_page, render_scores
 
-    result = evaluate(output, labels)
+    folder, _ = _readable(output, work)
+    result = evaluate(folder, labels)
     by_id = {r.page.id: r for r in result.results}
     missing = [page_id for page_id in show or [] if page_id not in by_id]
     if missing:
         raise CleaningError(f"page {missing[0]!r} is not among the scored pages")
-    files = write_outputs(result, dest or output / "eval")  # first: the files exist even if stdout closes early
+    files = write_outputs(result, dest or folder / "eval")  # first: the files exist even if stdout closes early
     console = _out()
     for line in result.warnings:
         err.print(f"[yellow]warning[/yellow] {escape(line)}", highlight=False)
@@ -161,6 +173,16 @@ def eval_(
     for page_id in show or []:
         render_page(by_id[page_id], console)
     console.print(f"pages line by line: {files['html']}; figures: {files['json']}")
+
+
+def _readable(output: str, work: Path | None) -> tuple[Path, Any]:
+    """A run folder to read; a run in object storage is read through this machine's copy."""
+    from cleaning.runstore import readable_copy
+
+    folder, store = readable_copy(output, work)
+    if store is not None:
+        err.print(f"reading {store.url} through its copy in {folder}", highlight=False)
+    return folder, store
 
 
 @app.command(epilog="Example: cleaning stages")

@@ -52,7 +52,12 @@ class LocalExecutor:
                 yield task, TaskFailed(task, exc)
 
     def map(
-        self, fn: Callable[[Any], Any], items: list[Any], label: str = "", on_done: Callable[[], None] | None = None
+        self,
+        fn: Callable[[Any], Any],
+        items: list[Any],
+        label: str = "",
+        on_done: Callable[[], None] | None = None,
+        here: bool = False,
     ) -> list[Any]:
         results = []
         for item in items:
@@ -78,6 +83,11 @@ class _Worker:
 
     def call(self, fn: Callable[[Any], Any], item: Any) -> tuple[Any, float]:
         return _measured(fn, item)
+
+    def node(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
 
 
 def _measured(fn: Callable[[Any], Any], item: Any) -> tuple[Any, float]:
@@ -127,6 +137,7 @@ class RayExecutor:
         self.map_peak_mb = 0.0  # largest resident memory of a worker inside a `map` call so far
         actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=3)(_Worker)
         self._actors = [actor.remote() for _ in range(self.workers)]
+        self._local: list[Any] | None = None
 
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, dict[str, Any] | TaskFailed]]:
         ray = self._ray
@@ -147,14 +158,20 @@ class RayExecutor:
                 yield task, TaskFailed(task, cause)
 
     def map(
-        self, fn: Callable[[Any], Any], items: list[Any], label: str = "", on_done: Callable[[], None] | None = None
+        self,
+        fn: Callable[[Any], Any],
+        items: list[Any],
+        label: str = "",
+        on_done: Callable[[], None] | None = None,
+        here: bool = False,
     ) -> list[Any]:
-        """Results in item order; each item goes to the next idle actor, so uneven items balance."""
+        """Results in item order; each item goes to the next idle actor, so uneven items balance.
+        `here`: only actors on the driver's node, for steps whose files are on its disk alone."""
         ray = self._ray
         results: list[Any] = [None] * len(items)
         pending = list(reversed(range(len(items))))
         running: dict[Any, tuple[int, Any]] = {}
-        idle = list(self._actors)
+        idle = self._local_actors() if here else list(self._actors)
         while pending or running:
             while pending and idle:
                 index, actor = pending.pop(), idle.pop()
@@ -167,6 +184,19 @@ class RayExecutor:
             if on_done:
                 on_done()
         return results
+
+    def _local_actors(self) -> list[Any]:
+        """The actors on the driver's node (the files of corpus-wide steps are on its disk)."""
+        if self._local is None:
+            home = self._ray.get_runtime_context().get_node_id()
+            nodes = self._ray.get([a.node.remote() for a in self._actors])
+            self._local = [a for a, node in zip(self._actors, nodes, strict=True) if node == home]
+            if not self._local:
+                raise CleaningError(
+                    "no worker runs on the driver's node, where corpus-wide steps keep their files "
+                    "(output in object storage, no shared filesystem): give that node CPUs"
+                )
+        return list(self._local)
 
     def close(self) -> None:
         for actor in self._actors:

@@ -71,12 +71,18 @@ def _train_pieces(text_file: str, prefix_name: str, vocab_size: int, threads: in
     check_saved(prefix.with_suffix(".model"), lambda path: spm.SentencePieceProcessor(model_file=path))
 
 
-@lru_cache(maxsize=4)
 def load_pieces(path: str) -> Any:
-    import sentencepiece as spm
-
+    """One model per process and file; a model written anew to the same path is loaded again."""
     if not Path(path).is_file():
         raise CleaningError(f"sentencepiece model not found: {path}")
+    st = Path(path).stat()
+    return _load_pieces(path, st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _load_pieces(path: str, size: int, mtime_ns: int) -> Any:
+    import sentencepiece as spm
+
     return spm.SentencePieceProcessor(model_file=path)
 
 

@@ -60,7 +60,7 @@ def is_url(pattern: str) -> bool:
 
 def list_remote(pattern: str) -> list[RemoteFile]:
     """The objects a URL names: one object, every object under a prefix, or those matching a glob."""
-    fs, path = _filesystem(pattern)
+    fs, path = filesystem(pattern)
     scheme = _SCHEME.match(pattern).group(1)  # type: ignore[union-attr]
     try:
         if glob.has_magic(path):
@@ -69,11 +69,11 @@ def list_remote(pattern: str) -> list[RemoteFile]:
             info = fs.info(path)
             infos = fs.find(path, detail=True) if info["type"] == "directory" else {path: info}
     except FileNotFoundError as exc:
-        raise CleaningError(f"input not found: {pattern} ({_reason(exc)})") from exc
+        raise CleaningError(f"input not found: {pattern} ({error_reason(exc)})") from exc
     except PermissionError as exc:
-        raise CleaningError(f"access denied to {pattern}: {_reason(exc)}{_CREDENTIALS}") from exc
+        raise CleaningError(f"access denied to {pattern}: {error_reason(exc)}{CREDENTIALS_HINT}") from exc
     except Exception as exc:  # botocore and gcsfs raise their own types (no credentials, bad endpoint)
-        raise CleaningError(f"cannot list {pattern}: {_reason(exc)}{_CREDENTIALS}") from exc
+        raise CleaningError(f"cannot list {pattern}: {error_reason(exc)}{CREDENTIALS_HINT}") from exc
     files = []
     for key, info in sorted(infos.items()):
         if info.get("type") == "directory":
@@ -86,7 +86,7 @@ def list_remote(pattern: str) -> list[RemoteFile]:
 
 def open_remote(file: RemoteFile) -> IO[bytes]:
     """A seekable binary stream of the object, read ahead in large blocks."""
-    fs, path = _filesystem(file.url)
+    fs, path = filesystem(file.url)
     return fs.open(path, "rb", block_size=READ_BLOCK, cache_type="readahead")
 
 
@@ -97,7 +97,7 @@ def source_names(urls: list[str]) -> list[str]:
     return [posixpath.relpath(k, root) if root else k for k in keys]
 
 
-def _filesystem(url: str) -> tuple[Any, str]:
+def filesystem(url: str) -> tuple[Any, str]:
     import fsspec
 
     try:
@@ -106,12 +106,12 @@ def _filesystem(url: str) -> tuple[Any, str]:
         raise CleaningError(f"cannot read {url}: {exc}") from exc
 
 
-def _reason(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300]
 
 
-_CREDENTIALS = (
+CREDENTIALS_HINT = (
     " (S3 credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE;"
     " AWS_ENDPOINT_URL for an S3-compatible store)"
 )

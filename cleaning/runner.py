@@ -5,6 +5,10 @@ Layout of OUTPUT (see README): `00-ingest/`, `01-<stage>/`, … each with `shard
 `summary.json`. A unit of work is skipped when its marker holds the same key (stage config,
 code version, input fingerprint) and its outputs are present, so a rerun after Ctrl-C or
 `kill -9` redoes only unfinished shards, and identical inputs give byte-identical outputs.
+
+With `--output s3://…` the run lives in the store and OUTPUT is this machine's copy of it
+(`cleaning.runstore`): tasks publish what they write, the driver publishes its own files with
+`_write`, and a rerun trusts only what the store holds.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from cleaning.memory import peak_rss_mb, reset_peak
 from cleaning.outputlock import OutputLock
 from cleaning.pipeline import Pipeline, StageSpec
 from cleaning.progress import Bars, Ticker
-from cleaning.remote import InputFile
+from cleaning.remote import InputFile, is_url
+from cleaning.runstore import CLAIM, SHARDS, RunStore, check_bucket, default_work
 from cleaning.shards import TMP_SUFFIX, file_hash, read_json, write_json_atomic
 from cleaning.stage import FinishContext, PrepareContext, config_dict, fingerprint, sha256_text
 from cleaning.stats import aggregate, check_chain
@@ -56,13 +61,14 @@ class RunFailed(CleaningError):
 @dataclass
 class RunOptions:
     inputs: list[str]
-    output: Path
+    output: Path | str  # a folder, or a URL in object storage (s3://bucket/run)
     workers: int | None = None
     use_ray: bool = True
     address: str | None = None
     force: bool = False
     progress: bool = True
     log_every: float = 30.0  # seconds between progress lines at most, in a log (and during long steps)
+    work: Path | None = None  # with an object-storage output: this machine's copy of the run
 
 
 @dataclass
@@ -81,7 +87,10 @@ class Runner:
     def __init__(self, pipeline: Pipeline, options: RunOptions, console: Console | None = None) -> None:
         self.pipeline = pipeline
         self.options = options
-        self.out = options.output.resolve()
+        output = str(options.output)
+        self.store = RunStore.open(output, options.work or default_work(output)) if is_url(output) else None
+        self.out = self.store.local if self.store else Path(output).resolve()
+        self._published: dict[Path, tuple[int, int]] = {}  # driver-written files as last published
         self.console = console or Console(stderr=True)
         self.skipped_inputs: list[str] = []  # notes on input files left out, printed once and in summary.json
         self._executor: LocalExecutor | RayExecutor | None = None
@@ -103,6 +112,8 @@ class Runner:
         inputs, self.skipped_inputs = resolved.files, resolved.skipped
         for note in self.skipped_inputs:
             self.console.print(f"[yellow]input[/yellow]: {escape(note)}", highlight=False, soft_wrap=True)
+        if self.store is not None:
+            self.console.print(f"output {self.store.url}; this machine's copy: {self.out}", highlight=False)
         try:
             with OutputLock(self.out, before=self._check_output):
                 return self._run(inputs)
@@ -113,13 +124,15 @@ class Runner:
 
     def _run(self, inputs: list[InputFile]) -> dict[str, Any]:
         self._prepare_output()
+        if self.store is not None:
+            self._take_from_store()
         previous = self._read_previous()
-        (self.out / "summary.json").unlink(missing_ok=True)  # a failed run must not show the last one's table
+        self._remove([self.out / "summary.json"])  # a failed run must not show the last one's table
         start = time.perf_counter()
         if self.options.progress:
             self.ticker.start()
         try:
-            write_json_atomic(self.out / "run.json", self._describe(inputs))
+            self._write(self.out / "run.json", self._describe(inputs))
             self._delete = self.pipeline.work.deletes(sum(p.stat().st_size for p in inputs))
             while True:
                 try:
@@ -131,9 +144,9 @@ class Runner:
                         raise CleaningError(missing) from None
                     self._regenerate.add(need.stage_dir)
                     self.ticker.print(f"{need.stage_dir}: its deleted shards are needed again: redoing them")
-            write_json_atomic(self.out / "00-ingest" / "stats.json", stages[0])
+            self._write(self.out / "00-ingest" / "stats.json", stages[0])
             if self._executor is not None:  # the real worker count, known once the executor started
-                write_json_atomic(self.out / "run.json", self._describe(inputs))
+                self._write(self.out / "run.json", self._describe(inputs))
         finally:
             self.ticker.close()
             if self._executor is not None:
@@ -160,7 +173,7 @@ class Runner:
         self._check_something_was_read(stages[0])
         shards = _outputs(markers, self.out / "00-ingest" / "shards")
         if not self._delete:  # every unit was checked with its shards in place: none is missing now
-            (self.out / "00-ingest" / DELETED).unlink(missing_ok=True)
+            self._remove([self.out / "00-ingest" / DELETED])
         for index, spec in enumerate(self.pipeline.stages, 1):
             self._fresh = False
             self.ticker.where = f"stage {index + 1} of {len(self.pipeline.stages) + 1}"
@@ -169,11 +182,11 @@ class Runner:
             stats["peak_rss_mb"] = max(stats["peak_rss_mb"], extra.pop("map_peak_rss_mb"))
             stats.update(extra)
             stages.append(self._keep_timings(stats, previous.get(spec.name)))
-            write_json_atomic(self._stage_dir(index, spec) / "stats.json", stages[-1])
+            self._write(self._stage_dir(index, spec) / "stats.json", stages[-1])
             if self._delete:
                 self._delete_consumed(shards)
             else:
-                (self._stage_dir(index, spec) / DELETED).unlink(missing_ok=True)
+                self._remove([self._stage_dir(index, spec) / DELETED])
             shards = _outputs(markers, self._stage_dir(index, spec) / "shards")
         return stages, shards
 
@@ -193,14 +206,16 @@ class Runner:
         folder = shards[0][0].parent
         record = folder.parent / DELETED
         names = sorted({p.name for p, _, _ in shards} | set(_deleted(folder.parent)))
-        write_json_atomic(record, {"shards": names})
-        for path, _, _ in shards:
-            path.unlink(missing_ok=True)
+        self._write(record, {"shards": names})
+        self._remove([path for path, _, _ in shards])
 
     def _need(self, paths: list[Path]) -> None:
         """Before a step reads shards (all of one stage): if some were deleted as consumed, have their
         stage redo them."""
         missing = next((p for p in paths if not p.is_file()), None)
+        if missing is not None and self.store is not None:
+            listed = self.store.listing()
+            missing = next((p for p in paths if not p.is_file() and p not in listed), None)
         if missing is not None and missing.name in _deleted(missing.parent.parent):
             raise _Regenerate(missing.parent.parent.name)
 
@@ -233,6 +248,8 @@ class Runner:
         if ingest["kept"] or not missing:
             return
         field = self.pipeline.input.text_field
+        if self.store is not None:
+            self.store.pull_missing(self.store.listing(self.out / "rejects" / INPUT_STAGE))
         hint = _text_field_hint(self.out / "rejects" / INPUT_STAGE)
         raise RunFailed(
             f"no document was read: all {missing:,} records lack a text field {field!r}"
@@ -244,6 +261,15 @@ class Runner:
     def _check_output(self) -> None:
         """Before the lock file is made: the output must be a folder of ours, or empty, or new."""
         out = self.out
+        if self.store is not None:
+            check_bucket(self.store)
+            listed = self.store.listing()
+            if listed and out / "run.json" not in listed:
+                raise CleaningError(
+                    f"output {self.store.url} is not empty and holds no cleaning run; choose another --output"
+                )
+            self.store.claim()
+            return
         if out.exists() and not out.is_dir():
             raise CleaningError(f"output {out} exists and is not a directory")
         ours = (out / "run.json").is_file()
@@ -258,7 +284,50 @@ class Runner:
             for child in out.iterdir():
                 if _STAGE_DIR.match(child.name) or child.name in ("rejects", "summary.json", *products):
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
+            if self.store is not None:
+                redo = [p for p in self.store.listing() if p.relative_to(out).parts[0] in (*products, "rejects")]
+                redo += [p for p in self.store.listing() if _STAGE_DIR.match(p.relative_to(out).parts[0])]
+                self.store.delete([*redo, out / "summary.json"])
         out.mkdir(parents=True, exist_ok=True)
+
+    def _take_from_store(self) -> None:
+        """Make this machine's copy agree with the store, the run's truth: drop local files the
+        store lacks (unpublished work of a killed run, or of another run), fetch the state files
+        (markers, manifests, artifacts, models). Shards, rejects and products are fetched only
+        when a step reads them."""
+        store = self.store
+        assert store is not None
+        listed = store.listing()
+        for path in _local_files(self.out):
+            if listed.get(path) != path.stat().st_size:
+                path.unlink()
+        lazy = {"rejects", *(s.cls.products for s in self.pipeline.stages if s.cls.products)}
+        wanted = [
+            p
+            for p in listed
+            if p.relative_to(self.out).parts[0] not in lazy and SHARDS not in p.relative_to(self.out).parts[1:2]
+        ]
+        store.pull_missing(wanted)
+        self._published = _snapshot(self.out)
+
+    def _write(self, path: Path, data: Any) -> None:
+        """Write a JSON file of the run; with an object-storage output, publish it after whatever
+        else the driver wrote since the last time (artifacts before the marker that vouches for them)."""
+        write_json_atomic(path, data)
+        if self.store is None:
+            return
+        now = _snapshot(self.out)
+        changed = [p for p, st in now.items() if self._published.get(p) != st and p != path]
+        self.store.push([*changed, path])
+        self.store.delete(p for p in self._published if p not in now)
+        self._published = now
+
+    def _remove(self, paths: list[Path]) -> None:
+        for path in paths:
+            path.unlink(missing_ok=True)
+            self._published.pop(path, None)
+        if self.store is not None:
+            self.store.delete(paths)
 
     def _describe(self, inputs: list[InputFile]) -> dict[str, Any]:
         return {
@@ -295,6 +364,7 @@ class Runner:
                 reader=cfg,
                 shard_bytes=shard_bytes,
                 batch_docs=self.pipeline.batch_docs,
+                store=self.store,
             )
             units.append(Unit(task, done, key, sum(st.st_size for _, _, st in group)))
         markers, timing = self._execute("ingest", units, unit_name="bytes")
@@ -309,7 +379,7 @@ class Runner:
             for u, m in zip(units, markers, strict=True)
         ]
         manifest = {"stage": "ingest", "version": INGEST_VERSION, "config_key": ingest_key, "config": config_dict(cfg)}
-        write_json_atomic(base / "manifest.json", {**manifest, "groups": files})
+        self._write(base / "manifest.json", {**manifest, "groups": files})
         return markers, timing
 
     def _stage(
@@ -338,6 +408,7 @@ class Runner:
                 key=key,
                 instance_key=fingerprint([spec.key, artifacts_fp]),
                 batch_docs=self.pipeline.batch_docs,
+                store=self.store,
             )
             units.append(Unit(task, done, key, rows))
         markers, timing = self._execute(spec.name, units, unit_name="docs")
@@ -357,7 +428,7 @@ class Runner:
                 for (path, xxh, _), m in zip(shards, markers, strict=True)
             ],
         }
-        write_json_atomic(stage_dir / "manifest.json", manifest)
+        self._write(stage_dir / "manifest.json", manifest)
         extra: dict[str, Any] = {}
         finish_seconds = 0.0
         if spec.cls.has_finish():
@@ -388,10 +459,12 @@ class Runner:
         done = workdir / "done.json"
         if done.is_file():
             marker = read_json(done)
-            if marker.get("key") == key and _product_files(products) == marker.get("files"):
+            if marker.get("key") == key and self._product_files(products) == marker.get("files"):
                 return marker["summary"]
         self._need([p for p, _, _ in outputs])
-        done.unlink(missing_ok=True)
+        self._remove([done])
+        if self.store is not None:  # the closing step runs on this machine: bring what it reads here
+            self.store.pull_missing([p for p, _, _ in outputs])
         self._fresh = True
         self.ticker.print(f"{spec.name}: closing step over {len(outputs)} shards …")
         ctx = FinishContext(
@@ -406,8 +479,18 @@ class Runner:
         )
         with self.ticker.step(f"{spec.name}: closing step"):
             summary = spec.cls.finish(spec.config, ctx)
-        write_json_atomic(done, {"key": key, "summary": summary, "files": _product_files(products)})
+        if self.store is not None:  # products of an earlier attempt that this one did not make again
+            local = set(_local_files(products)) if products.is_dir() else set()
+            self.store.delete(p for p in self.store.listing(products) if p not in local)
+        self._write(done, {"key": key, "summary": summary, "files": _product_files(products)})
         return summary
+
+    def _product_files(self, products: Path) -> dict[str, int]:
+        """Files a closing step left, with sizes: in the store, when the run is there."""
+        if self.store is None:
+            return _product_files(products)
+        listed = self.store.listing(products)
+        return {str(p.relative_to(products)): size for p, size in sorted(listed.items())}
 
     def _mapper(self, name: str) -> Any:
         """`executor.map` with a progress bar per call (corpus-wide and closing steps can be long)."""
@@ -416,7 +499,9 @@ class Runner:
             executor = self.executor
             with self._bars() as bars:
                 bar = bars.add_task(f"{name}: {label}"[:40], total=len(items) or 1, unit="items")
-                return executor.map(fn, items, label, on_done=lambda: bars.advance(bar))
+                # with the run in object storage, a node's disk is its own: keep the step's files on this one
+                here = self.store is not None
+                return executor.map(fn, items, label, on_done=lambda: bars.advance(bar), here=here)
 
         return mapped
 
@@ -433,12 +518,17 @@ class Runner:
         artifacts = workdir / "artifacts"
         key = fingerprint([spec.key, *(xxh for _, xxh, _ in shards)])
         done = workdir / "done.json"
+        if self.store is not None and done.is_file():
+            artifacts.mkdir(parents=True, exist_ok=True)  # a store keeps no empty folders
         if done.is_file() and read_json(done).get("key") == key and artifacts.is_dir():
             return artifacts, read_json(done)["fingerprint"]
         self._need([p for p, _, _ in shards])
         shutil.rmtree(artifacts, ignore_errors=True)
         artifacts.mkdir(parents=True)
-        done.unlink(missing_ok=True)
+        self._remove([done])
+        if self.store is not None:  # the corpus-wide step runs on this machine: bring what it reads here
+            rejects = [p for p in self.store.listing(self.out / "rejects")]
+            self.store.pull_missing([*(p for p, _, _ in shards), *rejects])
         self._fresh = True
         self.ticker.print(f"{spec.name}: corpus-wide step over {len(shards)} shards …")
         ctx = PrepareContext(
@@ -453,7 +543,7 @@ class Runner:
             spec.cls.prepare(spec.config, ctx)
         files = sorted(p for p in artifacts.rglob("*") if p.is_file())
         fp = fingerprint([f"{p.relative_to(artifacts)}={file_hash(p)}" for p in files])
-        write_json_atomic(done, {"key": key, "fingerprint": fp})
+        self._write(done, {"key": key, "fingerprint": fp})
         return artifacts, fp
 
     def _execute(self, name: str, units: list[Unit], unit_name: str) -> tuple[list[dict[str, Any]], tuple[float, int]]:
@@ -461,8 +551,9 @@ class Runner:
         markers: dict[Path, dict[str, Any]] = {}
         todo = []
         gone = self._gone(units)
+        size_of = _local_size if self.store is None else self.store.listing().get
         for unit in units:
-            marker = _finished(unit, gone)
+            marker = _finished(unit, gone, size_of)
             if marker is None:
                 todo.append(unit)
             else:
@@ -514,6 +605,8 @@ class Runner:
                 for f in folder.iterdir():
                     if f.name not in keep:
                         f.unlink()
+            if self.store is not None:
+                self.store.delete(p for p in self.store.listing(folder) if p.name not in keep)
         done_dir = stage_dir / "_done"
         if done_dir.is_dir():
             for f in done_dir.iterdir():
@@ -532,6 +625,13 @@ class Runner:
             for child in rejects.iterdir():
                 if child.name not in names:
                     shutil.rmtree(child)
+        if self.store is not None:
+            stale = []
+            for path in self.store.listing():
+                top, *rest = path.relative_to(self.out).parts
+                if (_STAGE_DIR.match(top) and top not in current) or (top == "rejects" and rest[0] not in names):
+                    stale.append(path)
+            self._remove(stale)
 
     def _summary(
         self, stages: list[dict[str, Any]], shards: list[tuple[Path, str, int]], wall: float
@@ -542,15 +642,16 @@ class Runner:
         if records_in != kept + rejected:
             raise CleaningError(f"conservation failed: {records_in} records in != {kept} kept + {rejected} rejected")
         final_dir = shards[0][0].parent if shards else self.out
+        where = self.store.url_of if self.store is not None else str
         summary = {
-            "output": str(self.out),
-            "final_shards": str(final_dir),
+            "output": self.store.url if self.store is not None else str(self.out),
+            "final_shards": where(final_dir),
             "wall_seconds": round(wall, 3),
             "stages": stages,
             "conservation": {"records_in": records_in, "kept": kept, "rejected": rejected},
             "skipped_inputs": self.skipped_inputs,
         }
-        write_json_atomic(self.out / "summary.json", summary)
+        self._write(self.out / "summary.json", summary)
         return summary
 
 
@@ -560,9 +661,10 @@ def _deleted(stage_dir: Path) -> list[str]:
     return read_json(record)["shards"] if record.is_file() else []
 
 
-def _finished(unit: Unit, gone: set[str]) -> dict[str, Any] | None:
+def _finished(unit: Unit, gone: set[str], size_of: Any) -> dict[str, Any] | None:
     """The unit's marker if it finished with the same key and its outputs are all in place
-    (or, with deletion on, were deleted after the next stage consumed them)."""
+    (`size_of`: on disk, or in the store), or, with deletion on, were deleted after the next
+    stage consumed them."""
     if not unit.done_path.is_file():
         return None
     try:
@@ -574,17 +676,44 @@ def _finished(unit: Unit, gone: set[str]) -> dict[str, Any] | None:
     task = unit.task
     shards_dir = task.shards_dir if isinstance(task, IngestTask) else task.out_path.parent
     for entry in marker["outputs"]:
-        path = shards_dir / entry["path"]
-        if path.is_file() and path.stat().st_size == entry["bytes"]:
+        size = size_of(shards_dir / entry["path"])
+        if size == entry["bytes"]:
             continue
-        if path.is_file() or entry["path"] not in gone:
+        if size is not None or entry["path"] not in gone:
             return None
     rejects = marker.get("rejects")
-    if rejects:
-        path = task.rejects_path
-        if not path.is_file() or path.stat().st_size != rejects["bytes"]:
-            return None
+    if rejects and size_of(task.rejects_path) != rejects["bytes"]:
+        return None
     return marker
+
+
+def _local_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
+def _local_files(folder: Path) -> list[Path]:
+    """Files of a run's copy that mirror the store: all but the lock and the copy's own notes."""
+    skip = {folder / OutputLock.NAME, folder / CLAIM}
+    return [p for p in folder.rglob("*") if p.is_file() and p not in skip]
+
+
+def _snapshot(out: Path) -> dict[Path, tuple[int, int]]:
+    """Size and mtime of the files the driver writes (tasks publish their own shards, rejects and
+    markers; a closing step's scratch stays local)."""
+    found = {}
+    for path in _local_files(out):
+        parts = path.relative_to(out).parts
+        scratch = parts[1:2] == ("_finish",) and parts[2] != "done.json"
+        if parts[0] == "rejects" or parts[1:2] in (("shards",), ("_done",)) or scratch:
+            continue
+        if path.name.endswith((TMP_SUFFIX, ".part")):
+            continue
+        st = path.stat()
+        found[path] = (st.st_size, st.st_mtime_ns)
+    return found
 
 
 def _product_files(products: Path) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cleaning.errors import CleaningError, ConservationError
+from cleaning.remote import is_url
 from cleaning.shards import read_json
 
 
@@ -58,11 +60,26 @@ def check_chain(stages: list[dict[str, Any]]) -> None:
             )
 
 
-def load_summary(output: Path) -> dict[str, Any]:
-    path = output / "summary.json"
+def load_summary(output: Path | str) -> dict[str, Any]:
+    if is_url(str(output)):
+        return _remote_summary(str(output))
+    path = Path(output) / "summary.json"
     if not path.is_file():
         raise CleaningError(f"no finished run in {output} (missing summary.json); run `cleaning run` first")
     return read_json(path)
+
+
+def _remote_summary(url: str) -> dict[str, Any]:
+    from cleaning.remote import error_reason, filesystem
+
+    fs, root = filesystem(url.rstrip("/") + "/summary.json")
+    try:
+        with fs.open(root, "rb") as f:
+            return json.loads(f.read())
+    except FileNotFoundError:
+        raise CleaningError(f"no finished run in {url} (missing summary.json); run `cleaning run` first") from None
+    except Exception as exc:
+        raise CleaningError(f"cannot read {url}/summary.json: {error_reason(exc)}") from exc
 
 
 def render(summary: dict[str, Any], console: Console) -> None:

@@ -10,7 +10,7 @@ import importlib
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from cleaning.errors import CleaningError, ConservationError
 from cleaning.memory import peak_rss_mb, reset_peak
 from cleaning.readers import BadRecord, ReaderConfig, read_records
 from cleaning.remote import InputFile
+from cleaning.runstore import RunStore
 from cleaning.shards import ShardWriter, write_json_atomic
 from cleaning.stage import STAGES, Stage
 
@@ -73,6 +74,7 @@ class IngestTask:
     reader: ReaderConfig
     shard_bytes: int
     batch_docs: int
+    store: RunStore | None = None  # the run's output in object storage: what the task writes is published
 
     @property
     def label(self) -> str:
@@ -80,6 +82,8 @@ class IngestTask:
         return first if len(self.files) == 1 else f"{first} (+{len(self.files) - 1:,} files)"
 
     def run(self, cache: dict[str, Any]) -> dict[str, Any]:
+        if self.store is not None and self.store.here() != self.store:
+            return on_this_node(self).run(cache)
         start = time.perf_counter()
         reset_peak()
         outputs: list[dict[str, Any]] = []
@@ -144,6 +148,9 @@ class IngestTask:
             "warnings": warnings,
         }
         write_json_atomic(self.done_path, marker)
+        if self.store is not None:
+            written = [self.shards_dir / o["path"] for o in outputs]
+            self.store.push([*written, *([self.rejects_path] if rejects else []), self.done_path])
         return marker
 
 
@@ -188,14 +195,21 @@ class StageTask:
     key: str
     instance_key: str  # same for every shard of a stage run: the worker reuses the stage object
     batch_docs: int
+    store: RunStore | None = None  # the run's output in object storage: inputs fetched, outputs published
 
     @property
     def label(self) -> str:
         return self.in_path.name
 
     def run(self, cache: dict[str, Any]) -> dict[str, Any]:
+        if self.store is not None and self.store.here() != self.store:
+            return on_this_node(self).run(cache)
         start = time.perf_counter()
         reset_peak()
+        if self.store is not None:  # made on another node, or by an earlier run on another machine
+            self.store.pull_missing([self.in_path])
+            if self.artifacts is not None:
+                self.store.pull_tree(self.artifacts)
         stage = _cached_stage(cache, self.stage_ref, self.config, self.artifacts, self.instance_key)
         source = pq.ParquetFile(self.in_path)
         schema = source.schema_arrow
@@ -238,7 +252,20 @@ class StageTask:
         stats.peak_rss_mb = peak_rss_mb()
         marker = {"key": self.key, "outputs": outputs, "rejects": rejects, "stats": stats.to_dict(), "warnings": []}
         write_json_atomic(self.done_path, marker)
+        if self.store is not None:
+            self.store.push([self.out_path, *([self.rejects_path] if rejects else []), self.done_path])
         return marker
+
+
+def on_this_node(task: Any) -> Any:
+    """The task with its paths moved from the driver's work folder to this node's (`CLEANING_NODE_WORK`)."""
+    here = task.store.here()
+    moved = {
+        f.name: here.moved(getattr(task, f.name), task.store.local)
+        for f in fields(task)
+        if isinstance(getattr(task, f.name), Path) and getattr(task, f.name).is_relative_to(task.store.local)
+    }
+    return replace(task, **moved, store=here)
 
 
 def _cached_stage(cache: dict[str, Any], ref: str, config: Any, artifacts: Path | None, key: str) -> Stage:

@@ -90,3 +90,13 @@ def genre_model_id(out: Path) -> str:
 
 def genres_dir(out: Path) -> Path:
     return next(p for p in out.iterdir() if p.name.endswith("-genres"))
+
+
+@pytest.fixture(scope="session")
+def loopback_cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Two Ray nodes and an S3 server in a loopback-only network namespace (tests/cluster.py),
+    shared by the multi-node tests; skipped without root and `ip netns`."""
+    from tests.cluster import two_nodes
+
+    with two_nodes(tmp_path_factory.mktemp("node-b")) as cluster:
+        yield cluster

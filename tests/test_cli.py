@@ -119,7 +119,10 @@ def test_report_command_writes_the_report_and_fails_cleanly(tmp_path: Path, samp
     ("args", "message"),
     [
         (["runn"], "No such command 'runn'. Did you mean 'run'? (see cleaning --help)"),
-        (["run", "pipelines/ja.yaml", "--wokers", "2"], "No such option: --wokers (Possible options: --workers)"),
+        (
+            ["run", "pipelines/ja.yaml", "--wokers", "2"],
+            "No such option: --wokers (Possible options: --work, --workers)",
+        ),
         (["run", "pipelines/ja.yaml"], "Missing option '--input'"),
         (["stats"], "Missing argument 'output'"),
         (["run", "pipelines/ja.yaml", "-i", "x", "-o", "y", "--workers", "abc"], "Invalid value for '--workers'"),

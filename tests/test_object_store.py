@@ -3,10 +3,13 @@ stopped here): the same bytes as a run on local copies, resume by object version
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,3 +120,185 @@ def test_a_missing_bucket_or_missing_credentials_is_one_line(s3: dict, tmp_path:
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Unable to locate credentials" in lines[0] and "AWS_ACCESS_KEY_ID" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+# -- the run's output in object storage ------------------------------------------------------
+
+
+def data_files(root: Path) -> dict[str, bytes]:
+    """Every file of a run but its JSON and YAML notes (those hold timings and the output's path)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.suffix not in (".json", ".yml", ".yaml") and p.name != ".lock"
+    }
+
+
+def download(prefix: str, dest: Path) -> Path:
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    fs.invalidate_cache()
+    for key in fs.find(f"{BUCKET}/{prefix}"):
+        target = dest / key.removeprefix(f"{BUCKET}/{prefix}/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fs.get_file(key, str(target))
+    return dest
+
+
+def etags(prefix: str) -> dict[str, str]:
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    fs.invalidate_cache()
+    found = fs.find(f"{BUCKET}/{prefix}", detail=True)
+    return {k.removeprefix(f"{BUCKET}/{prefix}/"): v.get("ETag", "") for k, v in found.items() if v["type"] == "file"}
+
+
+def test_a_run_written_to_s3_holds_the_bytes_of_a_local_run(
+    s3: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default pipeline, every stage and product: shards, rejects, models, token files."""
+    monkeypatch.setenv("CLEANING_WORK", str(tmp_path / "work"))
+    local = run_pipeline([SAMPLE], tmp_path / "local")
+    remote = run_pipeline([SAMPLE], f"s3://{BUCKET}/runs/ja")  # type: ignore[arg-type]
+    assert remote["conservation"] == local["conservation"]
+    assert remote["output"] == f"s3://{BUCKET}/runs/ja"
+    assert remote["final_shards"] == f"s3://{BUCKET}/runs/ja/07-tokenize/shards"
+
+    published = download("runs/ja", tmp_path / "published")
+    files = data_files(published)
+    assert files == data_files(tmp_path / "local")
+    assert any(name.endswith(".bin") for name in files) and any(name.startswith("rejects/") for name in files)
+    notes = {str(p.relative_to(tmp_path / "local")) for p in (tmp_path / "local").rglob("*.json")}
+    assert {str(p.relative_to(published)) for p in published.rglob("*.json")} == notes
+    assert not [name for name in files if name.endswith((".tmp", ".part"))]
+
+    markers = {k: v for k, v in etags("runs/ja").items() if "_done" in k}
+    monkeypatch.setenv("CLEANING_WORK", str(tmp_path / "another-machine"))  # its copy starts empty
+    again = run_pipeline([SAMPLE], f"s3://{BUCKET}/runs/ja")  # type: ignore[arg-type]
+    assert not any(stage["ran"] for stage in again["stages"]) and again["conservation"] == local["conservation"]
+    assert {k: v for k, v in etags("runs/ja").items() if "_done" in k} == markers
+    copy = next((tmp_path / "another-machine").iterdir())
+    assert not list(copy.glob("*/shards/*.parquet"))  # nothing to do: no shard was fetched
+
+    cmd = [sys.executable, "-m", "cleaning", "report", f"s3://{BUCKET}/runs/ja", "--no-ray"]
+    report = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ})
+    assert report.returncode == 0, report.stderr
+    assert "reading s3://corpus/runs/ja through its copy" in report.stderr
+    assert {"report/index.html", "report/clusters.csv"} <= set(etags("runs/ja"))  # published beside the run
+
+
+def test_a_run_killed_on_one_machine_resumes_from_s3_on_another(s3: dict, tmp_path: Path) -> None:
+    """`kill -9` mid-run, then the same command with a fresh work folder (another machine): units
+    whose markers reached the store are not redone, and the result is the uninterrupted run's."""
+    url = f"s3://{BUCKET}/runs/killed"
+    cmd = [sys.executable, "-m", "cleaning", "run", str(RULES_ONLY), "--input", str(SAMPLE), "--output", url]
+    cmd += ["--no-ray", "--no-progress", "--set", "input.shard_mb=0.05"]
+    env = {**os.environ}
+    first = subprocess.Popen([*cmd, "--work", str(tmp_path / "machine-a")], env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and first.poll() is None:
+            if sum(k.startswith("02-rules/_done/") for k in etags("runs/killed")) >= 3:
+                break
+            time.sleep(0.05)
+        assert first.poll() is None, "the run finished before it could be killed: make its shards smaller"
+    finally:
+        first.kill()
+        first.wait()
+    before = etags("runs/killed")
+    markers = {k: v for k, v in before.items() if "/_done/" in k}
+    assert markers and not any(k.startswith("summary.json") for k in before)
+
+    again = subprocess.run(
+        [*cmd, "--work", str(tmp_path / "machine-b")], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr
+    after = etags("runs/killed")
+    assert {k: after[k] for k in markers} == markers  # not redone: the same marker objects
+    assert not [k for k in after if k.endswith((".tmp", ".part")) or k.startswith(".")]
+
+    expected = run_pipeline([SAMPLE], tmp_path / "local", RULES_ONLY, ["input.shard_mb=0.05"])
+    published = download("runs/killed", tmp_path / "published")
+    assert data_files(published) == data_files(tmp_path / "local")
+    summary = json.loads((published / "summary.json").read_text())
+    assert summary["conservation"] == expected["conservation"]
+
+
+def test_output_in_s3_errors_are_one_line(s3: dict, tmp_path: Path) -> None:
+    def cleaning(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "cleaning", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120, env=env or {**os.environ})
+
+    def run_to(url: str, work: str) -> dict:
+        from rich.console import Console
+
+        from cleaning.pipeline import load_pipeline
+        from cleaning.runner import Runner, RunOptions
+
+        opts = RunOptions([str(SAMPLE)], url, use_ray=False, progress=False, work=tmp_path / work)
+        return Runner(load_pipeline(RULES_ONLY, []), opts, Console(file=io.StringIO())).run()
+
+    run = ["run", str(RULES_ONLY), "--input", str(SAMPLE), "--no-ray", "--no-progress", "--work"]
+    missing = cleaning(*run, str(tmp_path / "w1"), "--output", "s3://no-such-bucket/run")
+    assert missing.returncode == 2 and "output bucket not found: s3://no-such-bucket/run" in missing.stderr
+    no_keys = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k == "AWS_ENDPOINT_URL"}
+    no_keys |= {"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"}
+    no_keys |= {"AWS_EC2_METADATA_DISABLED": "true"}
+    keys = cleaning(*run, str(tmp_path / "w2"), "--output", f"s3://{BUCKET}/runs/c", env=no_keys)
+    assert keys.returncode == 2 and "Unable to locate credentials" in keys.stderr and "AWS_ACCESS_KEY_ID" in keys.stderr
+    for proc in (missing, keys):  # the work folder's line, then the error's
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 2, proc.stderr
+
+    upload(SAMPLE, "not-a-run")
+    with pytest.raises(CleaningError, match="is not empty and holds no cleaning run"):
+        run_to(f"s3://{BUCKET}/not-a-run", "w3")
+    run_to(f"s3://{BUCKET}/runs/a", "w4")
+    with pytest.raises(CleaningError, match=f"is the copy of s3://{BUCKET}/runs/a, not of s3://{BUCKET}/runs/b"):
+        run_to(f"s3://{BUCKET}/runs/b", "w4")
+    with pytest.raises(CleaningError, match="name a bucket and a folder"):
+        run_to(f"s3://{BUCKET}", "w5")
+    stats = cleaning("stats", f"s3://{BUCKET}/runs/a")
+    assert stats.returncode == 0 and f"s3://{BUCKET}/runs/a" in stats.stdout and "rules" in stats.stdout
+
+
+def test_a_two_node_cluster_needs_no_shared_filesystem_with_its_run_in_s3(tmp_path: Path, loopback_cluster) -> None:
+    """Input and output in S3, and each node its own work folder (the second node's workers are
+    told theirs with CLEANING_NODE_WORK): shards made on one node reach the other through the
+    store, corpus-wide steps stay on the driver's node, and the bytes are the in-process run's."""
+    cluster, node_b = loopback_cluster, loopback_cluster.node_work
+    pipeline = tmp_path / "ja.yaml"
+    pipeline.write_text((ROOT / "pipelines" / "ja.yaml").read_text().replace("shard_mb: 128", "shard_mb: 0.3"))
+    setup = (
+        "import s3fs, sys, time\nfor _ in range(60):\n    try:\n"
+        "        fs = s3fs.S3FileSystem(); fs.mkdir('corpus'); break\n"
+        "    except Exception:\n        time.sleep(0.5)\n"
+        f"fs.put({str(SAMPLE)!r}, 'corpus/in', recursive=True)\nprint(len(fs.find('corpus/in')))"
+    )
+    made = cluster.run([sys.executable, "-c", setup], timeout=120)
+    assert made.returncode == 0 and int(made.stdout) == 3, made.stderr
+    local = run_pipeline([SAMPLE], tmp_path / "local", pipeline)
+    cmd = [sys.executable, "-m", "cleaning", "run", str(pipeline), "--input", "s3://corpus/in/"]
+    cmd += ["--output", "s3://corpus/runs/cluster", "--work", str(tmp_path / "driver"), "--no-progress"]
+    result = cluster.run([*cmd, "--address", cluster.address])
+    assert result.returncode == 0, result.stderr
+    dest = str(tmp_path / "published")
+    fetch = f"import s3fs; s3fs.S3FileSystem().get('corpus/runs/cluster', {dest!r}, recursive=True)"
+    assert cluster.run([sys.executable, "-c", fetch]).returncode == 0
+    pinned = (  # corpus-wide steps' items go only to actors on the driver's node
+        "import ray\nfrom cleaning.executor import RayExecutor\n"
+        f"ex = RayExecutor(None, {cluster.address!r})\nhome = ray.get_runtime_context().get_node_id()\n"
+        "node = lambda _: ray.get_runtime_context().get_node_id()\n"
+        "print(set(ex.map(node, list(range(8)), here=True)) == {home}, len(set(ex.map(node, list(range(8))))))"
+    )
+    nodes = cluster.run([sys.executable, "-c", pinned], timeout=120)
+    assert nodes.stdout.split()[-2:] == ["True", "2"], nodes.stderr
+
+    published = tmp_path / "published"
+    assert json.loads((published / "run.json").read_text())["workers"] == 2
+    assert json.loads((published / "summary.json").read_text())["conservation"] == local["conservation"]
+    assert parquet_files(published) == parquet_files(tmp_path / "local")
+    made_on_b = {p.relative_to(node_b) for p in node_b.rglob("*.parquet")}
+    assert made_on_b, "no task ran on the second node"
+    assert any(not (tmp_path / "driver" / p).exists() for p in made_on_b)  # it never reached the driver's disk

@@ -171,101 +171,16 @@ def test_default_pipeline_with_corpus_wide_rules_is_identical_under_ray(
     assert parquet_files(tmp_path / "local") == parquet_files(tmp_path / "ray")
 
 
-def _netns() -> str | None:
-    """A fresh network namespace with only loopback: a multi-node Ray in it can bind nowhere else."""
-    if os.geteuid() != 0 or not shutil.which("ip"):
-        return None
-    name = f"cleaning-ray-{os.getpid()}"
-    if subprocess.run(["ip", "netns", "add", name], capture_output=True).returncode != 0:
-        return None
-    subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
-    return name
-
-
-def test_two_node_cluster_gives_the_single_node_bytes(tmp_path: Path, sample_dir: Path) -> None:
+def test_two_node_cluster_gives_the_single_node_bytes(tmp_path: Path, sample_dir: Path, loopback_cluster) -> None:
     """Head + a second node (1 CPU each, so the two workers land on different nodes), joined with
-    --address: the default pipeline, corpus-wide steps included, writes the same bytes as in-process.
-
-    Ray refuses a second node under RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (our loopback switch) and
-    otherwise listens on every interface, so both nodes and the driver run in a network namespace
-    that has only loopback."""
-    ns = _netns()
-    if ns is None:
-        pytest.skip("needs root and `ip netns` for a loopback-only network namespace")
-    inside = ["ip", "netns", "exec", ns]
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
-    env |= {"RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
-    ray_bin = str(Path(sys.executable).parent / "ray")
-    port = 6390
-    temp_dir = Path(tempfile.mkdtemp(prefix="ray2-", dir="/tmp"))
-    common = [
-        "--block",
-        "--node-ip-address=127.0.0.1",
-        "--num-cpus=1",
-        "--memory=2000000000",
-        "--object-store-memory=200000000",
-        "--disable-usage-stats",
-    ]
-    quiet = {"env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
-    try:
-        subprocess.Popen(
-            [
-                *inside,
-                ray_bin,
-                "start",
-                "--head",
-                f"--port={port}",
-                "--include-dashboard=false",
-                f"--temp-dir={temp_dir}",
-                *common,
-            ],
-            **quiet,
-        )
-        pipeline = tmp_path / "ja.yaml"
-        pipeline.write_text((ROOT / "pipelines" / "ja.yaml").read_text().replace("shard_mb: 128", "shard_mb: 0.3"))
-        run([sample_dir], tmp_path / "local", pipeline, use_ray=False)
-        subprocess.Popen([*inside, ray_bin, "start", f"--address=127.0.0.1:{port}", *common], **quiet)
-        probe = (
-            f"import ray, time\nray.init(address='127.0.0.1:{port}', logging_level='ERROR')\n"
-            "for _ in range(90):\n    n = sum(x['Alive'] for x in ray.nodes())\n    if n >= 2: break\n"
-            "    time.sleep(1)\nprint(n)"
-        )
-        for _ in range(30):  # the head takes a few seconds to come up
-            nodes = subprocess.run(
-                [*inside, sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=150
-            )
-            if nodes.returncode == 0:
-                break
-            time.sleep(1)
-        assert nodes.stdout.strip() == "2", nodes.stderr
-        out = tmp_path / "cluster"
-        cmd = [
-            *inside,
-            sys.executable,
-            "-m",
-            "cleaning",
-            "run",
-            str(pipeline),
-            "--output",
-            str(out),
-            "--no-progress",
-            "--address",
-            f"127.0.0.1:{port}",
-            "--input",
-            str(sample_dir),
-        ]
-        result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
-        assert result.returncode == 0, result.stderr
-        assert json.loads((out / "run.json").read_text())["workers"] == 2
-        assert parquet_files(out) == parquet_files(tmp_path / "local")
-    finally:
-        for _ in range(20):  # every process in the namespace is this test's
-            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
-            if not pids:
-                break
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), signal.SIGKILL)
-            time.sleep(0.5)
-        subprocess.run(["ip", "netns", "delete", ns], check=False)
-        shutil.rmtree(temp_dir, ignore_errors=True)
+    --address: the default pipeline, corpus-wide steps included, writes the same bytes as in-process."""
+    pipeline = tmp_path / "ja.yaml"
+    pipeline.write_text((ROOT / "pipelines" / "ja.yaml").read_text().replace("shard_mb: 128", "shard_mb: 0.3"))
+    run([sample_dir], tmp_path / "local", pipeline, use_ray=False)
+    out = tmp_path / "cluster"
+    cmd = [sys.executable, "-m", "cleaning", "run", str(pipeline), "--output", str(out), "--no-progress"]
+    cmd += ["--address", loopback_cluster.address, "--input", str(sample_dir)]
+    result = loopback_cluster.run(cmd, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "run.json").read_text())["workers"] == 2
+    assert parquet_files(out) == parquet_files(tmp_path / "local")

@@ -27,6 +27,7 @@ stages:
   - normalize
   - stage: genres
     k: 6
+    method: lsa  # trains in a second; the token files do not depend on how clusters were found
     train_mb: 1
 {balance}
   - stage: tokenize
@@ -351,3 +352,25 @@ def test_the_trained_tokenizer_does_not_depend_on_where_it_was_trained(tmp_path:
     import sentencepiece as spm
 
     assert spm.SentencePieceProcessor(model_file=str(models[1])).encode("今日は晴れでした。"), "it still loads and cuts"
+
+
+def test_a_new_model_at_the_same_path_is_loaded_again(tmp_path: Path, sample_texts: list[str]) -> None:
+    """A run in the same process as an earlier one (library use, `--no-ray`) writes its tokenizer
+    where the earlier run's was: it must encode with its own, not the cached one."""
+    import sentencepiece as spm
+
+    from cleaning.fasttext_input import load_pieces
+    from cleaning.tokenize.tokenizer import load_tokenizer
+
+    text = tmp_path / "t.txt"
+    model = tmp_path / "m.model"
+    encoded = []
+    for vocab, texts in ((800, sample_texts[:60]), (1500, sample_texts[60:160])):
+        text.write_text("\n".join(texts))
+        prefix = str(tmp_path / f"v{vocab}")
+        spm.SentencePieceTrainer.train(
+            input=str(text), model_prefix=prefix, vocab_size=vocab, character_coverage=0.98, minloglevel=2
+        )
+        shutil.copyfile(prefix + ".model", model)
+        encoded.append((load_tokenizer(str(model)).sp.vocab_size(), load_pieces(str(model)).vocab_size()))
+    assert encoded == [(800, 800), (1500, 1500)]

@@ -137,9 +137,15 @@ class Tokenizer:
         return self.sp.decode([int(i) for i in ids if int(i) != self.eod_id])
 
 
-@lru_cache(maxsize=2)
 def load_tokenizer(model: str, eod: str = "") -> Tokenizer:
-    """One tokenizer per worker process and model."""
+    """One tokenizer per worker process and model file; a new model written to the same path (the
+    next run in this process) is loaded again, not served from the cache."""
+    st = Path(model).stat()
+    return _load(model, eod, st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=2)
+def _load(model: str, eod: str, size: int, mtime_ns: int) -> Tokenizer:
     return Tokenizer(Path(model), eod)
 
 
