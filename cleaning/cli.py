@@ -492,10 +492,10 @@ def tokenizer_train(
 
 def _shards_of(source: Path) -> list[Path]:
     """The final shards of a run (OUTPUT with summary.json), or every .parquet in a folder."""
-    from cleaning.stats import load_summary
+    from cleaning.stats import final_shards, load_summary
 
     if (source / "run.json").is_file():
-        folder = Path(load_summary(source)["final_shards"])
+        folder = final_shards(source, load_summary(source))
     elif source.is_dir():
         folder = source
     else:

@@ -299,7 +299,7 @@ class Runner:
         assert store is not None
         listed = store.listing()
         for path in _local_files(self.out):
-            if listed.get(path) != path.stat().st_size:
+            if listed.get(path) != path.stat().st_size and not _scratch(path.relative_to(self.out).parts):
                 path.unlink()
         lazy = {"rejects", *(s.cls.products for s in self.pipeline.stages if s.cls.products)}
         wanted = [
@@ -700,14 +700,19 @@ def _local_files(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file() and p not in skip]
 
 
+def _scratch(parts: tuple[str, ...]) -> bool:
+    """A closing step's scratch (`NN-stage/_finish/`, but its done.json): this machine's own, kept
+    between attempts so a resumed step reuses it, never published."""
+    return parts[1:2] == ("_finish",) and parts[2:] != ("done.json",)
+
+
 def _snapshot(out: Path) -> dict[Path, tuple[int, int]]:
     """Size and mtime of the files the driver writes (tasks publish their own shards, rejects and
     markers; a closing step's scratch stays local)."""
     found = {}
     for path in _local_files(out):
         parts = path.relative_to(out).parts
-        scratch = parts[1:2] == ("_finish",) and parts[2] != "done.json"
-        if parts[0] == "rejects" or parts[1:2] in (("shards",), ("_done",)) or scratch:
+        if parts[0] == "rejects" or parts[1:2] in (("shards",), ("_done",)) or _scratch(parts):
             continue
         if path.name.endswith((TMP_SUFFIX, ".part")):
             continue

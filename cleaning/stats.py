@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections import Counter
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from rich import box
@@ -67,6 +67,13 @@ def load_summary(output: Path | str) -> dict[str, Any]:
     if not path.is_file():
         raise CleaningError(f"no finished run in {output} (missing summary.json); run `cleaning run` first")
     return read_json(path)
+
+
+def final_shards(output: Path, summary: dict[str, Any]) -> Path:
+    """The last stage's shards of the run in `output`. summary.json names them where the run wrote
+    them (an s3:// URL, or a folder since moved or copied), so only the stage folder is taken from it."""
+    named = PurePosixPath(summary["final_shards"])
+    return output / named.parent.name / "shards" if named.name == "shards" else output
 
 
 def _remote_summary(url: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -85,6 +86,21 @@ def test_figures_match_a_direct_recount(scored_run: tuple[Path, Path, Path]) -> 
         assert getattr(result.scores, name) == pytest.approx(value), name
     assert 0 < result.scores.purity < 1 and result.scores.boilerplate_lines_mean > 0, "a case with errors to find"
     assert result.scores.pages == 30 and result.scores.left_out == {}
+
+
+def test_a_run_folder_moved_elsewhere_scores_the_same(scored_run: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """summary.json names the final shards where the run wrote them; a copied run reads its own."""
+    _, labels, out = scored_run
+    expected = evaluate(out, [labels]).scores.as_dict()
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    final = sorted(p for p in out.iterdir() if p.name[:2].isdigit())[-1] / "shards"
+    hidden = final.with_name("shards-hidden")
+    final.rename(hidden)  # the original's shards are gone: only the copy's can be read
+    try:
+        assert evaluate(moved, [labels]).scores.as_dict() == expected
+    finally:
+        hidden.rename(final)
 
 
 def test_lost_content_is_attributed_to_the_rule_or_reason(scored_run: tuple[Path, Path, Path]) -> None:

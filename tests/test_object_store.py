@@ -187,6 +187,11 @@ def test_a_run_written_to_s3_holds_the_bytes_of_a_local_run(
     assert report.returncode == 0, report.stderr
     assert "reading s3://corpus/runs/ja through its copy" in report.stderr
     assert {"report/index.html", "report/clusters.csv"} <= set(etags("runs/ja"))  # published beside the run
+    from cleaning.report.build import ReportOptions, build_report
+
+    build_report(ReportOptions(tmp_path / "local"), lambda fn, items, label: [fn(i) for i in items], lambda _: None)
+    report_csv = download("runs/ja/report", tmp_path / "report") / "clusters.csv"
+    assert report_csv.read_bytes() == (tmp_path / "local" / "report" / "clusters.csv").read_bytes()
 
 
 def test_a_run_killed_on_one_machine_resumes_from_s3_on_another(s3: dict, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from cleaning.errors import CleaningError
 from cleaning.pipeline import build_config
 from cleaning.shards import read_json
 from cleaning.stage import Stage, stage_key
+from cleaning.stats import final_shards
 from cleaning.tasks import load_stage_class
 
 
@@ -50,7 +51,7 @@ def open_run(output: Path) -> RunView:
             f"{output}: the run deleted the shards of {', '.join(deleted)} once consumed (work.intermediates); "
             "rerun it with --set work.intermediates=keep to make them again"
         )
-    return RunView(output, read_json(run_json), Path(read_json(summary_json)["final_shards"]))
+    return RunView(output, read_json(run_json), final_shards(output, read_json(summary_json)))
 
 
 def rows_with_ids(folder: Path, ids: set[str], columns: list[str]) -> list[dict[str, Any]]:

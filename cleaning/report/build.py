@@ -26,6 +26,7 @@ from cleaning.report import summarize as sm
 from cleaning.report.words import distinctive_words, name_of
 from cleaning.shards import file_hash, read_json, write_json_atomic
 from cleaning.stage import fingerprint
+from cleaning.stats import final_shards
 
 _STAGE_DIR = re.compile(r"^(\d\d)-([\w.-]+)$")
 TERM_CHARS = 12_000_000  # sampled characters for distinctive terms over all clusters
@@ -186,7 +187,7 @@ REPORT_FILES = ("index.html", "clusters.parquet", "clusters.csv", "domains.csv")
 
 def _summarise(layout: RunLayout, k: int, mapper: Any, log: Any) -> tuple[sm.Summary, list[list[str]]]:
     """Per-cluster statistics of the genres stage's output and each cluster's distinctive terms."""
-    final = Path(layout.summary["final_shards"])
+    final = final_shards(layout.output, layout.summary)
     later = [layout.output / "rejects" / stage for stage in layout.later_stages]
     rejects = [p for folder in later for p in sorted(folder.glob("*.parquet"))]
     shards = [*sorted(final.glob("*.parquet")), *rejects]
