@@ -13,6 +13,7 @@ With `--output s3://…` the run lives in the store and OUTPUT is this machine's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -115,12 +116,21 @@ class Runner:
         if self.store is not None:
             self.console.print(f"output {self.store.url}; this machine's copy: {self.out}", highlight=False)
         try:
-            with OutputLock(self.out, before=self._check_output):
+            with OutputLock(self.out, before=self._check_output), self._store_lock():
                 return self._run(inputs)
         except OSError as exc:  # a write error carries no file name: name the output it filled
             if exc.errno in NO_SPACE and not exc.filename:
                 raise OSError(exc.errno, exc.strerror, str(self.out)) from exc
             raise
+
+    def _store_lock(self) -> contextlib.AbstractContextManager[Any]:
+        """With the run in S3, a lease in the store: one driver per run, on any machine (other stores:
+        no conditional writes through fsspec yet, so no lease)."""
+        if self.store is None or not self.store.url.startswith("s3://"):
+            return contextlib.nullcontext()
+        from cleaning.storelock import StoreLock
+
+        return StoreLock(self.store)
 
     def _run(self, inputs: list[InputFile]) -> dict[str, Any]:
         self._prepare_output()

@@ -24,6 +24,7 @@ from typing import Any
 from cleaning.errors import CleaningError
 from cleaning.remote import CREDENTIALS_HINT, error_reason, filesystem
 
+LEASE = ".lock"  # in the store: the lease of the run writing it (storelock)
 CLAIM = ".store"  # in a work folder: the URL of the run it is a copy of
 WORK_HOME = "CLEANING_WORK"  # where copies of runs in object storage go by default
 NODE_WORK = "CLEANING_NODE_WORK"  # on a node of a cluster: its own work folder, if not the driver's path
@@ -84,7 +85,7 @@ class RunStore:
         return {
             self.local / key.removeprefix(prefix): int(info.get("size") or 0)
             for key, info in infos.items()
-            if info.get("type") != "directory" and key.startswith(prefix)
+            if info.get("type") != "directory" and key.startswith(prefix) and key != prefix + LEASE
         }
 
     def pull(self, paths: Iterable[Path]) -> None:

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -307,3 +308,39 @@ def test_a_two_node_cluster_needs_no_shared_filesystem_with_its_run_in_s3(tmp_pa
     made_on_b = {p.relative_to(node_b) for p in node_b.rglob("*.parquet")}
     assert made_on_b, "no task ran on the second node"
     assert any(not (tmp_path / "driver" / p).exists() for p in made_on_b)  # it never reached the driver's disk
+
+
+def test_one_driver_per_run_in_s3_a_lease_that_dead_runs_give_up(s3: dict, tmp_path: Path) -> None:
+    """The lease `<run>/.lock`: a second driver is refused while the first lives and renews it; a
+    lease of a dead process of this host, or one not renewed for `stale` seconds, is taken over;
+    a lease taken over during a run fails that run when it ends."""
+    import s3fs
+
+    from cleaning.outputlock import OutputBusy
+    from cleaning.runstore import RunStore
+    from cleaning.storelock import StoreLock
+
+    store = RunStore.open(f"s3://{BUCKET}/runs/leased", tmp_path / "copy")
+    fs = s3fs.S3FileSystem()
+    key = f"{BUCKET}/runs/leased/.lock"
+    with StoreLock(store), pytest.raises(OutputBusy, match=rf"in use by another run \(pid {os.getpid()} on "):
+        StoreLock(store).__enter__()
+    assert not fs.exists(key)  # released
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    fs.pipe_file(key, json.dumps({"host": socket.gethostname(), "pid": dead.pid, "renewed": time.time()}).encode())
+    with StoreLock(store):  # killed on this host: taken over at once
+        assert json.loads(fs.cat_file(key))["pid"] == os.getpid()
+
+    elsewhere = {"host": "another-machine", "pid": 1, "renewed": time.time() - 10}
+    fs.pipe_file(key, json.dumps(elsewhere).encode())
+    with pytest.raises(OutputBusy, match="pid 1 on another-machine, renewed 10 s ago"):
+        StoreLock(store).__enter__()
+    with StoreLock(store, stale=5):  # not renewed for longer than `stale`: its run is dead
+        pass
+
+    lease = StoreLock(store, renew=0.1)
+    with pytest.raises(CleaningError, match="taken over during this run"), lease:
+        fs.pipe_file(key, b"{}")  # another driver took it
+        time.sleep(0.5)
