@@ -219,12 +219,12 @@ class Runner:
         self._write(record, {"shards": names})
         self._remove([path for path, _, _ in shards])
 
-    def _need(self, paths: list[Path]) -> None:
+    def _need(self, paths: list[Path], listed: dict[Path, int] | None = None) -> None:
         """Before a step reads shards (all of one stage): if some were deleted as consumed, have their
-        stage redo them."""
+        stage redo them. `listed`: the store's listing, when the caller has it."""
         missing = next((p for p in paths if not p.is_file()), None)
         if missing is not None and self.store is not None:
-            listed = self.store.listing()
+            listed = self.store.listing() if listed is None else listed
             missing = next((p for p in paths if not p.is_file() and p not in listed), None)
         if missing is not None and missing.name in _deleted(missing.parent.parent):
             raise _Regenerate(missing.parent.parent.name)
@@ -295,8 +295,12 @@ class Runner:
                 if _STAGE_DIR.match(child.name) or child.name in ("rejects", "summary.json", *products):
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
             if self.store is not None:
-                redo = [p for p in self.store.listing() if p.relative_to(out).parts[0] in (*products, "rejects")]
-                redo += [p for p in self.store.listing() if _STAGE_DIR.match(p.relative_to(out).parts[0])]
+                tops = (*products, "rejects")
+                redo = [
+                    p
+                    for p in self.store.listing()
+                    if (top := p.relative_to(out).parts[0]) in tops or _STAGE_DIR.match(top)
+                ]
                 self.store.delete([*redo, out / "summary.json"])
         out.mkdir(parents=True, exist_ok=True)
 
@@ -537,8 +541,7 @@ class Runner:
         artifacts.mkdir(parents=True)
         self._remove([done])
         if self.store is not None:  # the corpus-wide step runs on this machine: bring what it reads here
-            rejects = [p for p in self.store.listing(self.out / "rejects")]
-            self.store.pull_missing([*(p for p, _, _ in shards), *rejects])
+            self.store.pull_missing([*(p for p, _, _ in shards), *self.store.listing(self.out / "rejects")])
         self._fresh = True
         self.ticker.print(f"{spec.name}: corpus-wide step over {len(shards)} shards …")
         ctx = PrepareContext(
@@ -561,7 +564,8 @@ class Runner:
         markers: dict[Path, dict[str, Any]] = {}
         todo = []
         gone = self._gone(units)
-        size_of = _local_size if self.store is None else self.store.listing().get
+        listed = None if self.store is None else self.store.listing()
+        size_of = _local_size if listed is None else listed.get
         for unit in units:
             marker = _finished(unit, gone, size_of)
             if marker is None:
@@ -574,7 +578,7 @@ class Runner:
         if not todo:
             self.ticker.print(f"{name}: all {len(units):,} {'files' if name == 'ingest' else 'shards'} done earlier")
             return [markers[u.done_path] for u in units], (0.0, 0)
-        self._need([u.task.in_path for u in todo if isinstance(u.task, StageTask)])
+        self._need([u.task.in_path for u in todo if isinstance(u.task, StageTask)], listed)
         self._fresh = True
         executor = self.executor  # started here (Ray takes seconds), outside the stage's timing
         start = time.perf_counter()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cleaning.errors import CleaningError
-from cleaning.remote import CREDENTIALS_HINT, error_reason, filesystem
+from cleaning.remote import CREDENTIALS_HINT, error_reason, filesystem, is_url
 
 LEASE = ".lock"  # in the store: the lease of the run writing it (storelock)
 CLAIM = ".store"  # in a work folder: the URL of the run it is a copy of
@@ -58,10 +58,6 @@ class RunStore:
         says so (nodes of a cluster need no shared filesystem)."""
         node = os.environ.get(NODE_WORK)
         return replace(self, local=Path(node)) if node and Path(node) != self.local else self
-
-    def moved(self, path: Path, origin: Path) -> Path:
-        """A path under `origin` (the driver's work folder) as the same file in this copy."""
-        return path if origin == self.local else self.local / path.relative_to(origin)
 
     def key(self, path: Path) -> str:
         return f"{self.root}/{path.relative_to(self.local).as_posix()}"
@@ -151,9 +147,6 @@ class RunStore:
         except Exception as exc:
             raise self._error("delete in", self.url, exc) from exc
 
-    def delete_tree(self, folder: Path) -> None:
-        self.delete(self.listing(folder))
-
     def claim(self) -> None:
         """Mark the work folder as this run's copy; a folder holding another run's copy is refused."""
         note = self.local / CLAIM
@@ -196,8 +189,6 @@ def default_work(url: str) -> Path:
 def readable_copy(output: str, work: Path | None = None) -> tuple[Path, RunStore | None]:
     """A finished run to read (`cleaning report`, `cleaning eval`): a local folder as given; for a
     run in object storage, this machine's copy, with whatever it lacks fetched from the store."""
-    from cleaning.remote import is_url
-
     if not is_url(output):
         return Path(output), None
     store = RunStore.open(output, work or default_work(output))

@@ -259,11 +259,12 @@ class StageTask:
 
 def on_this_node(task: Any) -> Any:
     """The task with its paths moved from the driver's work folder to this node's (`CLEANING_NODE_WORK`)."""
-    here = task.store.here()
+    here, origin = task.store.here(), task.store.local
+    paths = {f.name: getattr(task, f.name) for f in fields(task)}
     moved = {
-        f.name: here.moved(getattr(task, f.name), task.store.local)
-        for f in fields(task)
-        if isinstance(getattr(task, f.name), Path) and getattr(task, f.name).is_relative_to(task.store.local)
+        k: here.local / p.relative_to(origin)
+        for k, p in paths.items()
+        if isinstance(p, Path) and p.is_relative_to(origin)
     }
     return replace(task, **moved, store=here)
 
