@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import math
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -276,11 +276,15 @@ def test_shingle_sets_read_by_seek_match_the_texts_with_few_files_open(
     assert exact_jaccard(texts[0], texts[1]) > 0.5
 
 
-def test_streamed_union_find_finds_scipys_components_named_by_their_smallest_document(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parts", [1, 3, 8])
+def test_star_rounds_find_scipys_components_named_by_their_smallest_document(tmp_path: Path, parts: int) -> None:
+    """Large-star/small-star rounds over pairs split by node: the same partition into components as
+    scipy's, each named by its smallest key, whatever the number of partitions; a long chain needs
+    many rounds, stars and random joins few."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    from cleaning.dedup import cluster, survivors
+    from cleaning.dedup import cluster, components
 
     rng = np.random.default_rng(3)
     docs = (1000, 1500, 800)  # documents per shard; a document's key is shard << 32 | row
@@ -288,26 +292,35 @@ def test_streamed_union_find_finds_scipys_components_named_by_their_smallest_doc
         [(np.uint64(s) << np.uint64(32)) | np.arange(n, dtype=np.uint64) for s, n in enumerate(docs)]
     )
     keys = np.unique(rng.choice(every, 3000, replace=False))
+    chain = rng.permutation(len(keys))[:300]
+    a = np.concatenate([rng.integers(0, len(keys), 1800), chain[:-1], np.full(40, chain[0])])
+    b = np.concatenate([rng.integers(0, len(keys), 1800), chain[1:], rng.integers(0, len(keys), 40)])
+    a, b = a[a != b], b[a != b]
     (tmp_path / cluster.EDGES).mkdir()
-    all_u, all_v = [], []
-    for p in range(3):  # chains, stars and random joins, spread over three reduce partitions
-        a, b = rng.integers(0, len(keys), 700), rng.integers(0, len(keys), 700)
-        u, v = keys[a], keys[b]
+    for p, rows in enumerate(np.array_split(rng.permutation(len(a)), 3)):  # three reduce partitions
+        u, v = keys[a[rows]], keys[b[rows]]
         np.savez(tmp_path / cluster.EDGES / f"{p:05d}.npz", u=u, v=v, jaccard=np.ones(len(u), np.float32))
-        all_u.append(a), all_v.append(b)
-    found = survivors.components(survivors.ComponentsJob(tmp_path, 3, docs, 0, 1.0))
-    nodes = np.load(tmp_path / survivors.COMPONENTS / "nodes.npy")
-    component = np.load(tmp_path / survivors.COMPONENTS / "component.npy")
-    a, b = np.concatenate(all_u), np.concatenate(all_v)
-    assert np.array_equal(nodes, keys[np.unique(np.concatenate([a, b]))])
+    calls: list[str] = []
+
+    def serial(fn: Callable, jobs: list, label: str) -> list:  # the executor's map, in this process
+        calls.append(label)
+        return [fn(job) for job in jobs]
+
+    found = components.find(serial, tmp_path, 3, len(a), 1.0, parts=parts)
+    member, component = components.Labels(tmp_path, parts).lookup(keys)
     n = len(keys)
     _, label = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), directed=False)
-    label = label[np.searchsorted(keys, nodes)]
-    for c in np.unique(label):  # the same partition into components, each named by its smallest key
-        members = nodes[label == c]
-        assert set(component[label == c].tolist()) == {int(members.min())}
-    assert found["nodes"] == len(nodes) and found["edges"] == 2100
-    assert found["groups"] == math.ceil((len(nodes) * survivors.NODE_BYTES + 2100 * survivors.EDGE_BYTES) / 1e6)
+    in_pair = np.zeros(n, dtype=bool)
+    in_pair[a], in_pair[b] = True, True
+    assert np.array_equal(member, in_pair) and found["nodes"] == in_pair.sum()
+    for c in np.unique(label[in_pair]):
+        mine = in_pair & (label == c)
+        assert set(component[mine].tolist()) == {int(keys[mine].min())}
+    assert found["rounds"] > 5 and len(calls) == found["rounds"] + 1  # the seed, then one map per round
+    # nothing but the final labels is left behind
+    assert sorted(p.name for p in (tmp_path / components.FOLDER).iterdir()) == [components.LABELS]
+    outside = np.array([int(keys.max()) + 1], dtype=np.uint64)
+    assert not components.Labels(tmp_path, parts).lookup(outside)[0].any()
 
 
 def test_survivors_chosen_in_groups_equal_those_chosen_in_one(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 """Which duplicates go, decided in parallel groups of components with memory bounded per group.
 
-  components (one task):  every reduce partition's kept pairs streamed once through a union-find
-                          over the documents that are in some pair (8 bytes of key and 4 of parent
-                          per document, nothing per pair); a component is named by its smallest
-                          document number, and components are dealt into `groups` by that name
+  components (rounds of tasks): `components.find` labels every document in a pair with its
+                          component (named by its smallest document number) by large-star and
+                          small-star rounds over the pairs split by node: a task holds one
+                          partition of the pairs, never the whole graph; components are dealt
+                          into `groups` by that name
   route (per partition and per shard): pairs and document attributes sorted by group, with the
                           offsets (pairs) or row groups (documents) of each group
   resolve (per group):    the survivor rule of `cluster.resolve_edges` over the group's components.
@@ -11,8 +12,8 @@
                           the same survivors as one pass over everything
   write (per removal part): the removals of every group for the part, sorted by source and line
 
-Memory: the components task grows by 12 bytes per document in a pair; a group task holds its share
-of the pairs and documents (`groups` follows the data size), or one component larger than that.
+Memory: a components task holds its partition of the pairs (`budget_mb`); a group task holds its
+share of the pairs and documents (`groups` follows the data size), or one component larger than that.
 """
 
 from __future__ import annotations
@@ -23,15 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cleaning.dedup import cluster
-from cleaning.errors import CleaningError
+from cleaning.dedup import cluster, components
 
-COMPONENTS = "components"
 GROUPED = "grouped"
 # a group task's memory per document and per pair (measured: 128,829 documents in one group at 1.2 GB
 # of bench corpus took 150 MB over the process's baseline, with the shingle-set cache)
@@ -40,125 +38,30 @@ EDGE_BYTES = 48
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-@numba.njit(cache=True, nogil=True)
-def _union(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Join the sets of a[i] and b[i]; the smaller root becomes the root, so a set's root is always
-    its smallest member (path halving keeps the trees shallow)."""
-    for i in range(a.size):
-        x = a[i]
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        y = b[i]
-        while parent[y] != y:
-            parent[y] = parent[parent[y]]
-            y = parent[y]
-        if x < y:
-            parent[y] = x
-        elif y < x:
-            parent[x] = y
-
-
-@numba.njit(cache=True, nogil=True)
-def _roots(parent: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Point every member at its root: ascending order works because a root is its set's smallest."""
-    for i in range(parent.size):
-        parent[i] = parent[parent[i]]
-
-
-def position(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """`np.searchsorted(sorted_keys, keys)` with the keys sorted first: binary searches for keys in
-    order walk the array forwards instead of jumping across it (the union-find over 1.6e7 pairs
-    of 9.6e6 documents: 42 s with plain searchsorted, 8 s with this)."""
-    order = np.argsort(keys)
-    out = np.empty(len(keys), dtype=np.int64)
-    out[order] = np.searchsorted(sorted_keys, keys[order])
-    return out
-
-
 def group_of(component: np.ndarray, groups: int) -> np.ndarray:
     with np.errstate(over="ignore"):
         return ((component * _MIX) >> np.uint64(32)) % np.uint64(groups)
 
 
-@dataclass(frozen=True)
-class ComponentsJob:
-    work: Path
-    partitions: int  # reduce partitions: EDGES/{p}.npz
-    docs: tuple[int, ...]  # documents per shard (a document's number is shard << 32 | row)
-    groups: int  # 0: from the data size and `budget_mb`
-    budget_mb: float
-
-
-def components(job: ComponentsJob) -> dict[str, int]:
-    """Connected components of the kept pairs; writes the sorted node keys and each one's component.
-    The documents in pairs are found with a one-byte mark per document of the corpus (no sort of
-    every pair's keys); the union-find then holds 12 bytes per document in a pair."""
-    base = np.concatenate([[0], np.cumsum(job.docs, dtype=np.int64)])
-
-    def dense(keys: np.ndarray) -> np.ndarray:
-        return base[(keys >> cluster.ROW_BITS).astype(np.int64)] + (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
-
-    marked = np.zeros(int(base[-1]), dtype=bool)
-    edges = 0
-    for p in range(job.partitions):
-        with np.load(job.work / cluster.EDGES / f"{p:05d}.npz") as e:
-            marked[dense(e["u"])] = True
-            marked[dense(e["v"])] = True
-            edges += len(e["u"])
-    nodes = np.empty(int(np.count_nonzero(marked)), dtype=np.uint64)  # the marked documents' keys, in order
-    filled = 0
-    for shard in range(len(job.docs)):  # shard by shard: no array of every marked position at once
-        rows = np.flatnonzero(marked[base[shard] : base[shard + 1]]).astype(np.uint64)
-        nodes[filled : filled + len(rows)] = (np.uint64(shard) << cluster.ROW_BITS) | rows
-        filled += len(rows)
-    del marked
-    chunk = cluster.PAIR_CHUNK * 16
-    if len(nodes) >= 2**31:
-        raise CleaningError(f"dedup: {len(nodes):,} documents in pairs; at most 2^31 - 1 per run")
-    parent = np.arange(len(nodes), dtype=np.int32)
-    for p in range(job.partitions):
-        with np.load(job.work / cluster.EDGES / f"{p:05d}.npz") as e:
-            u, v = e["u"], e["v"]
-        for i in range(0, len(u), chunk):
-            a = position(nodes, u[i : i + chunk]).astype(np.int32)
-            b = position(nodes, v[i : i + chunk]).astype(np.int32)
-            _union(parent, a, b)
-    _roots(parent)
-    groups = job.groups or max(1, math.ceil((len(nodes) * NODE_BYTES + edges * EDGE_BYTES) / (job.budget_mb * 1e6)))
-    folder = job.work / COMPONENTS
-    folder.mkdir(exist_ok=True)
-    np.save(folder / "nodes.npy", nodes)
-    component = np.lib.format.open_memmap(folder / "component.npy", mode="w+", dtype=np.uint64, shape=nodes.shape)
-    for i in range(0, len(nodes), chunk):  # each node's component key, without a second array of keys
-        component[i : i + chunk] = nodes[parent[i : i + chunk]]
-    component.flush()
-    del component
-    return {"nodes": len(nodes), "edges": edges, "groups": groups}
-
-
 class Components:
-    """The component of any document in a pair (memory-mapped: workers share the pages)."""
+    """The group of any document in a pair, from the labels `components.find` wrote."""
 
-    def __init__(self, work: Path, groups: int) -> None:
-        self.nodes = np.load(work / COMPONENTS / "nodes.npy", mmap_mode="r")
-        self.component = np.load(work / COMPONENTS / "component.npy", mmap_mode="r")
+    def __init__(self, work: Path, parts: int, groups: int) -> None:
+        self.labels = components.Labels(work, parts)
         self.groups = groups
 
     def group(self, keys: np.ndarray) -> np.ndarray:
-        at = position(self.nodes, keys)
-        return group_of(np.asarray(self.component[at]), self.groups).astype(np.int64)
+        _, component = self.labels.lookup(keys)
+        return group_of(component, self.groups).astype(np.int64)
 
     def member(self, keys: np.ndarray) -> np.ndarray:
-        if not len(self.nodes):
-            return np.zeros(len(keys), dtype=bool)
-        at = np.minimum(position(self.nodes, keys), len(self.nodes) - 1)
-        return np.asarray(self.nodes[at]) == keys
+        return self.labels.lookup(keys)[0]
 
 
 @dataclass(frozen=True)
 class RouteJob:
     work: Path
+    parts: int  # partitions of the component labels
     groups: int
     partition: int = -1  # an edge partition to route, or
     shard: int = -1  # a shard's document table to route
@@ -166,7 +69,7 @@ class RouteJob:
 
 def route(job: RouteJob) -> int:
     """Sort one edge partition's pairs, or one shard's documents that are in a pair, by group."""
-    comps = Components(job.work, job.groups)
+    comps = Components(job.work, job.parts, job.groups)
     folder = job.work / GROUPED
     folder.mkdir(exist_ok=True)
     if job.partition >= 0:
@@ -284,16 +187,15 @@ def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def survivors(ctx_map: Any, work: Path, out: Path, partitions: int, docs: list[int], threshold: float,
+def survivors(ctx_map: Any, work: Path, out: Path, partitions: int, pairs: int, shards: int, threshold: float,
               exact_jaccard: bool, removal_parts: int, groups: int, budget_mb: float) -> dict[str, Any]:  # fmt: skip
     """The whole step: components, routing, groups resolved in parallel, removal parts written.
-    `docs` is the number of documents of each shard the map step signed."""
-    shards = len(docs)
-    job = ComponentsJob(work, partitions, tuple(docs), groups, budget_mb)
-    [found] = ctx_map(components, [job], "find duplicate groups")
-    g = found["groups"]
-    route_jobs = [RouteJob(work, g, partition=p) for p in range(partitions)]
-    route_jobs += [RouteJob(work, g, shard=s) for s in range(shards)]
+    `pairs`: how many pairs the reduce partitions kept; `shards`: how many shards were signed."""
+    found = components.find(ctx_map, work, partitions, pairs, budget_mb)
+    g = groups or max(1, math.ceil((found["nodes"] * NODE_BYTES + pairs * EDGE_BYTES) / (budget_mb * 1e6)))
+    parts = found["parts"]
+    route_jobs = [RouteJob(work, parts, g, partition=p) for p in range(partitions)]
+    route_jobs += [RouteJob(work, parts, g, shard=s) for s in range(shards)]
     ctx_map(route, route_jobs, "route duplicate groups")
     jobs = [GroupJob(work, i, partitions, shards, threshold, exact_jaccard, removal_parts) for i in range(g)]
     stats = merge_stats(ctx_map(resolve_group, jobs, "choose survivors"))
@@ -302,4 +204,4 @@ def survivors(ctx_map: Any, work: Path, out: Path, partitions: int, docs: list[i
     bounds = [round(i * removal_parts / writers) for i in range(writers + 1)]
     write_jobs = [WriteJob(work, (bounds[i], bounds[i + 1]), g, out) for i in range(writers)]
     ctx_map(write_parts, write_jobs, "write removals")
-    return {**stats, "documents_in_pairs": found["nodes"], "survivor_groups": g}
+    return {**stats, "documents_in_pairs": found["nodes"], "survivor_groups": g, "component_rounds": found["rounds"]}

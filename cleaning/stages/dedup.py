@@ -42,7 +42,11 @@ class DedupConfig:
         default=0, metadata={"help": "key partitions of the shuffle; 0 = from the data size (see partition_mb)"}
     )
     partition_mb: float = field(
-        default=256.0, metadata={"help": "MB of spilled keys per partition when partitions = 0 (reducer memory)"}
+        default=256.0,
+        metadata={
+            "help": "MB of spilled keys per partition when partitions = 0 (reducer memory); also the pairs per "
+            "task when duplicate groups are found, and the pairs and documents per survivor group"
+        },
     )
     verify: bool = field(
         default=True, metadata={"help": "exact Jaccard on shingles for pairs estimated near the threshold"}
@@ -119,10 +123,10 @@ class Dedup(Stage):
             ]
             reduced = ctx.map(cluster.reduce_partition, reduce_jobs, "find duplicate pairs")
             removal_parts = max(8, len(ctx.shards))
-            docs = [m["docs"] for m in mapped]
+            pairs = sum(r["exact_pairs"] + r["kept"] for r in reduced)
             resolved = survivors.survivors(
-                ctx.map, work, ctx.workdir, partitions, docs, config.threshold, config.verify, removal_parts,
-                config.survivor_groups, config.partition_mb,
+                ctx.map, work, ctx.workdir, partitions, pairs, len(jobs), config.threshold, config.verify,
+                removal_parts, config.survivor_groups, config.partition_mb,
             )  # fmt: skip
         finally:
             shutil.rmtree(work, ignore_errors=True)
