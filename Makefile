@@ -76,7 +76,8 @@ bench-quick: venv
 	$(BIN)/python bench/pipeline_bench.py --quick $(BENCH_ARGS)
 
 # How each stage's cost grows with the corpus (50, 150, 450 MB with hosts growing, then 20,000 small
-# files), and a 1 TB / 64-core projection from it; bench/results/scale-<date>.{json,md}. ~10 minutes.
+# files), and a 1 TB / 64-core projection from it; bench/results/scale-<date>.{json,md}. ~10 minutes
+# (about 22 with BENCH_ARGS="--mb 150 450 1200"); --reproject FILE.json recomputes a projection.
 bench-scale: venv
 	$(BIN)/python bench/scale_bench.py $(BENCH_ARGS)
 

@@ -2,8 +2,13 @@
 
 Copy 0 is every page as it is. Each further copy rewrites every page, seeded, so the result
 is still real Japanese lines in real page layouts but mostly new documents:
-- a quarter become near-duplicates of their original (one character in 200 changed, an update
-  line added to pages over 1,000 characters), as mirrors and re-crawls are; the dedup stage has to find them;
+- a quarter become near-duplicates of the page's previous copy (one character in 200 changed, an
+  update line added to pages over 1,000 characters), as mirrors and re-crawls are; the dedup stage
+  has to find them. A run of such copies is one group of near-duplicates, so group sizes follow a
+  geometric law (mean 1.33, 1 in 64 of 4 or more) whatever the corpus size, as in a real crawl,
+  where a page has a few copies rather than one more per gigabyte. Up to version 4 every near
+  copy was of the original page, so groups grew with the corpus and dedup's candidate pairs with
+  its square (bench/results/scale-*.md of 2026-11-30 and before);
 - the rest keep about 40% of their own lines and take the others from random pages, which makes
   them distinct documents (character 5-gram Jaccard well below 0.5) with the same kind of text.
 Pages are shuffled (seeded) and, for a small target, only as many are used as leave room for the
@@ -25,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT.parent / "shared" / "data" / "web"
-VERSION = 4
+VERSION = 5
 FILE_MB = 25
 NEAR_DUP_SHARE = 0.25
 MIN_COPIES = 3  # the original and at least two rewrites of every page
@@ -58,11 +63,12 @@ def new_host(url: str | None, copy: int) -> str | None:
     return f"{scheme}://c{copy}.{rest}"
 
 
-def rewrite(page: dict, copy: int, rng: random.Random, pool: list[str]) -> dict:
-    """One page of copy `copy` (>= 1): a near-duplicate or a new page made of real lines."""
+def rewrite(page: dict, copy: int, rng: random.Random, pool: list[str], previous: str) -> dict:
+    """One page of copy `copy` (>= 1): a near-duplicate of `previous` (the page's text in the copy
+    before) or a new page made of real lines of its own and of others."""
     lines = page["text"].split("\n")
     if rng.random() < NEAR_DUP_SHARE:  # a re-crawl: a few characters changed and an update line added
-        chars = list("\n".join(lines))
+        chars = list(previous)
         for _ in range(max(1, len(chars) // 200)):
             chars[rng.randrange(len(chars))] = rng.choice("あいうえおかきくけこ0123456789")
         lines = "".join(chars).split("\n")
@@ -114,9 +120,11 @@ def build(target_mb: float, out: Path, seed: int = 0, grow_hosts: bool = False) 
     part, part_bytes, handle = 0, 0, None
     rng = random.Random(seed)
     copy = 0
+    previous = [page["text"] for page in pages]
     while written < target:
-        for page in pages:
-            record = page if copy == 0 else rewrite(page, copy, rng, pool)
+        for i, page in enumerate(pages):
+            record = page if copy == 0 else rewrite(page, copy, rng, pool, previous[i])
+            previous[i] = record["text"]
             if grow_hosts and copy:
                 record["url"] = new_host(record["url"], copy)
             size = len(record["text"].encode())
