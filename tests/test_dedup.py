@@ -323,6 +323,22 @@ def test_star_rounds_find_scipys_components_named_by_their_smallest_document(tmp
     assert not components.Labels(tmp_path, parts).lookup(outside)[0].any()
 
 
+def test_star_rounds_that_never_settle_stop_with_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cleaning.dedup import cluster, components
+    from cleaning.errors import CleaningError
+
+    (tmp_path / cluster.EDGES).mkdir()
+    keys = np.arange(1, 6, dtype=np.uint64)
+    np.savez(tmp_path / cluster.EDGES / "00000.npz", u=keys[:-1], v=keys[1:], jaccard=np.ones(4, np.float32))
+    monkeypatch.setattr(components, "MAX_ROUNDS", 1)  # a 5-node chain needs more than one round
+
+    def serial(fn: Callable, jobs: list, label: str) -> list:
+        return [fn(job) for job in jobs]
+
+    with pytest.raises(CleaningError, match="not settled after 1 rounds"):
+        components.find(serial, tmp_path, 1, 4, 1.0)
+
+
 def test_survivors_chosen_in_groups_equal_those_chosen_in_one(tmp_path: Path) -> None:
     """Groups of components are resolved by separate tasks: the survivors, what each removal names
     and its Jaccard, and the component counts must not depend on how many groups there are."""
