@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from cleaning.dedup import cluster
+from cleaning.dedup import cluster, owned
 from cleaning.errors import CleaningError
 
 FOLDER = "components"
@@ -42,40 +42,19 @@ PAIR_BYTES = 128
 # alternating large-star and small-star converges in O(log^2 n) rounds (Kiveris et al.): far fewer
 # than this for any corpus; reaching it means a fault, reported rather than looped on
 MAX_ROUNDS = 2000
-_MIX = np.uint64(0xC2B2AE3D27D4EB4F)
-
-
-def part_of(keys: np.ndarray, parts: int) -> np.ndarray:
-    """The partition that owns each node (a mix of the key, so shards spread over partitions)."""
-    with np.errstate(over="ignore"):
-        return (((keys * _MIX) >> np.uint64(32)) % np.uint64(parts)).astype(np.int64)
+part_of = owned.owner_of  # the partition that owns each node
 
 
 def _write(stem: Path, a: np.ndarray, b: np.ndarray, parts: int) -> None:
-    """Pairs (a, b) grouped by the partition that owns a (`stem`.a.npy, .b.npy), with each group's
-    offsets (.offsets.npy): a reader maps the files and reads only its own slice."""
-    owner = part_of(a, parts)
-    order = np.argsort(owner, kind="stable")
-    np.save(f"{stem}.offsets.npy", np.searchsorted(owner[order], np.arange(parts + 1)))
-    del owner
-    np.save(f"{stem}.a.npy", a[order])
-    np.save(f"{stem}.b.npy", b[order])
+    """Pairs (a, b) grouped by the partition that owns a."""
+    owned.save(stem, part_of(a, parts), parts, {"a": a, "b": b})
 
 
 def _read(folder: Path, sources: int, part: int) -> tuple[np.ndarray, np.ndarray]:
     """The pairs every source task wrote for this partition, without duplicates, sorted by (a, b)."""
-    a_parts, b_parts = [], []
-    for s in range(sources):
-        stem = folder / f"{s:05d}"
-        offsets = np.load(f"{stem}.offsets.npy")
-        lo, hi = int(offsets[part]), int(offsets[part + 1])
-        if hi > lo:
-            a_parts.append(np.array(np.load(f"{stem}.a.npy", mmap_mode="r")[lo:hi]))
-            b_parts.append(np.array(np.load(f"{stem}.b.npy", mmap_mode="r")[lo:hi]))
-    if not a_parts:
-        return np.empty(0, np.uint64), np.empty(0, np.uint64)
-    a, b = np.concatenate(a_parts), np.concatenate(b_parts)
-    del a_parts, b_parts
+    pairs = owned.load((folder / f"{s:05d}" for s in range(sources)), part, ["a", "b"])
+    a, b = pairs["a"], pairs["b"]
+    del pairs
     order = np.lexsort((b, a))
     a, b = a[order], b[order]
     first = np.ones(len(a), dtype=bool)

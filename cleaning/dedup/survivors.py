@@ -28,19 +28,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cleaning.dedup import cluster, components
+from cleaning.dedup import cluster, components, owned
 
 GROUPED = "grouped"
 # a group task's memory per document and per pair (measured: 128,829 documents in one group at 1.2 GB
 # of bench corpus took 150 MB over the process's baseline, with the shingle-set cache)
 NODE_BYTES = 1200
 EDGE_BYTES = 48
-_MIX = np.uint64(0x9E3779B97F4A7C15)
-
-
-def group_of(component: np.ndarray, groups: int) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return ((component * _MIX) >> np.uint64(32)) % np.uint64(groups)
 
 
 class Components:
@@ -52,7 +46,7 @@ class Components:
 
     def group(self, keys: np.ndarray) -> np.ndarray:
         _, component = self.labels.lookup(keys)
-        return group_of(component, self.groups).astype(np.int64)
+        return owned.owner_of(component, self.groups)
 
     def member(self, keys: np.ndarray) -> np.ndarray:
         return self.labels.lookup(keys)[0]
@@ -75,12 +69,8 @@ def route(job: RouteJob) -> int:
     if job.partition >= 0:
         with np.load(job.work / cluster.EDGES / f"{job.partition:05d}.npz") as e:
             u, v, jaccard = e["u"], e["v"], e["jaccard"]
-        group = comps.group(u)
-        order = np.argsort(group, kind="stable")
         stem = folder / f"edges-{job.partition:05d}"
-        np.save(f"{stem}.offsets.npy", np.searchsorted(group[order], np.arange(job.groups + 1)))
-        for name, column in (("u", u), ("v", v), ("jaccard", jaccard)):
-            np.save(f"{stem}.{name}.npy", column[order])
+        owned.save(stem, comps.group(u), job.groups, {"u": u, "v": v, "jaccard": jaccard})
         return len(u)
     table = pq.read_table(job.work / cluster.DOCS / f"{job.shard:06d}.parquet")
     table = table.filter(pa.array(comps.member(table["key"].to_numpy())))
@@ -124,16 +114,8 @@ class GroupJob:
 def resolve_group(job: GroupJob) -> dict[str, Any]:
     """The survivors of one group's components; its removals are written by removal part."""
     folder = job.work / GROUPED
-    cols: dict[str, list[np.ndarray]] = {"u": [], "v": [], "jaccard": []}
-    for p in range(job.partitions):
-        stem = folder / f"edges-{p:05d}"
-        offsets = np.load(f"{stem}.offsets.npy")
-        lo, hi = int(offsets[job.group]), int(offsets[job.group + 1])
-        if hi > lo:
-            for name in cols:
-                cols[name].append(np.array(np.load(f"{stem}.{name}.npy", mmap_mode="r")[lo:hi]))
-    u, v = (np.concatenate(cols[n]) if cols[n] else np.empty(0, np.uint64) for n in ("u", "v"))
-    jaccard = np.concatenate(cols["jaccard"]) if cols["jaccard"] else np.empty(0, np.float32)
+    edges = owned.load((folder / f"edges-{p:05d}" for p in range(job.partitions)), job.group, ["u", "v", "jaccard"])
+    u, v, jaccard = edges["u"], edges["v"], edges["jaccard"]
     tables = [t for s in range(job.shards) if (t := _read_own(folder / f"docs-{s:06d}", job.group)) is not None]
     info = pa.concat_tables(tables) if tables else None
     if info is not None:
