@@ -193,3 +193,25 @@ def test_doorway_pages_are_templated_and_an_article_sharing_a_bio_is_not() -> No
     assert not article.failed and article.page["templated_share"] > 0.3, article.page
     alone = RulesEngine(RULES, stats_for(rows[:2]), models=False).analyse(rows[0]["text"], rows[0]["url"])
     assert not alone.failed and alone.page["templated_share"] == 0.0, "two pages are not a template"
+
+
+def test_a_query_slotted_into_many_sentences_is_keyword_stuffing_and_a_quoted_title_is_not() -> None:
+    """doc.keyword_stuffing counts one bare spaced keyword in long sentences: spun text repeats it in
+    every sentence; a quoted title, a word without a space, a product name or a short list line do not count."""
+    from cleaning.rules.metrics import DocView
+
+    engine = RulesEngine(RULES, models=False)
+
+    def verdict(text: str) -> tuple[float, bool]:
+        verdicts = engine.analyse(text, None, all_verdicts=True).verdicts
+        rule = next(v for v in verdicts if v.rule.id == "doc.keyword_stuffing")
+        return DocView(text).value("spaced_keyword_repeats"), rule.failed
+
+    spun = "\n".join(TEXTS["spun"])
+    for kw in TEXTS["spun_keywords"]["counted"]:
+        assert verdict(spun.replace("{kw}", kw)) == (6, True), kw
+        assert verdict("\n".join(TEXTS["spun"][:5]).replace("{kw}", kw)) == (5, False), kw
+    for kw in TEXTS["spun_keywords"]["not_counted"]:
+        assert verdict(spun.replace("{kw}", kw)) == (0, False), kw
+    press = "\n".join([TEXTS["press_line"].replace("{kw}", "霞野市 温泉")] * 30)
+    assert verdict(press) == (0, False)

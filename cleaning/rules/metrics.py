@@ -8,6 +8,7 @@ n-grams, as in the Swallow corpus rules). Every metric is a plain float so rules
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -157,6 +158,29 @@ def sentence_end_char_ratio(view: DocView) -> float:
         if s.endswith(LINE_END_CHARS):
             ended += len(s)
     return ended / total if total else 0.0
+
+
+# A search query slotted into a sentence: two words joined by a space (both Japanese, or both lower-case
+# Latin as typed into a search box), bare rather than quoted as a title, followed by a particle.
+_SPACED_KEYWORD = re.compile(
+    r"(?<![一-龯ァ-ヶーA-Za-z0-9 『「【(〈《])"
+    r"([一-龯ァ-ヶー][一-龯ァ-ヶーA-Za-z0-9]{0,11} [一-龯ァ-ヶー][一-龯ァ-ヶーA-Za-z0-9]{0,11}"
+    r"|[a-z][a-z0-9]{0,11} [a-z][a-z0-9]{0,11})(?=[ぁ-ん])"
+)
+KEYWORD_LINE_CHARS = 60  # only sentences this long count: list items naming a brand are shorter
+
+
+@metric("spaced_keyword_repeats")
+def spaced_keyword_repeats(view: DocView) -> float:
+    """How often the page's most repeated spaced keyword occurs in its long sentences. Keyword-
+    substitution spam slots one SEO query, space and all (`山口県 地酒`, `cc ipad`), into sentences taken
+    from other pages; Japanese prose puts no space between words, and a name written with one (a singer,
+    a brand) recurs in a few sentences of an article, not in ten."""
+    counts: Counter[str] = Counter()
+    for line in view.lines:
+        if len(line) >= KEYWORD_LINE_CHARS and " " in line and line.rstrip().endswith(LINE_END_CHARS):
+            counts.update(_SPACED_KEYWORD.findall(line))
+    return max(counts.values(), default=0)
 
 
 @metric("mean_sentence_chars")
