@@ -4,19 +4,22 @@ Usage: python bench/rules_eval.py [--review 50]
 Runs normalize + rules in-process on ../shared/data/web/cc-main-2023-50_ja_pages.jsonl.gz and on the
 clean sets, then reports: pages with a breadcrumb / menu / footer before and after (an independent
 detector, below), documents rejected and characters removed per rule, the share of clean documents
-rejected and clean characters removed, and the stage's throughput. `--review N` also writes N random
-pages with the detector's hits to /tmp/rules-review.md (never into the repository: it quotes
-../shared text) for checking by eye.
+rejected and clean characters removed, the stage's throughput, and doc.keyword_stuffing's metric over
+every raw document of the crawl, the clean sets and the other web files (how close clean text comes).
+`--review N` also writes N random pages with the detector's hits to /tmp/rules-review.md (never into
+the repository: it quotes ../shared text) for checking by eye.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import json
 import random
 import re
 import tempfile
+import unicodedata
 from datetime import date
 from pathlib import Path
 
@@ -24,12 +27,19 @@ import pyarrow.parquet as pq
 from rich.console import Console
 
 from cleaning.pipeline import load_pipeline
+from cleaning.rules.metrics import DocView
+from cleaning.rules.ruleset import load_rules
 from cleaning.runner import Runner, RunOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 PAGES = SHARED / "web" / "cc-main-2023-50_ja_pages.jsonl.gz"
 CLEAN = [SHARED / "clean" / "ku_wikipedia_leads.jsonl.gz", SHARED / "clean" / "livedoor_news.jsonl.gz"]
+# other real web text, read only for doc.keyword_stuffing's metric (how high clean-ish pages go)
+OTHER_WEB = [
+    SHARED / "web" / name
+    for name in ("kwdlc_web_leads.jsonl.gz", "fineweb2_edu_ja_100.jsonl.gz", "abeja_cc_ja_99.jsonl.gz")
+]
 
 # The detector is deliberately independent of rules/: different, simpler signals.
 _HOME = r"(?:ホーム|HOME|Home|TOP|トップ|トップページ)"
@@ -120,10 +130,24 @@ def main() -> None:
                     sum(v for k, v in rul["counters"].items() if k.startswith("chars_removed.")) / norm["chars_out"], 4
                 ),
             }
+    report["spaced_keyword_repeats"] = {path.name: keyword_repeats(path) for path in [PAGES, *CLEAN, *OTHER_WEB]}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"rules-eval-{report['date']}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+def keyword_repeats(path: Path) -> dict:
+    """doc.keyword_stuffing's metric over every raw document of a file (NFKC, as the normalize stage
+    does): the largest values and how many documents reach the rule's threshold. Numbers only."""
+    rule = next(r for r in load_rules().doc_rules if r.id == "doc.keyword_stuffing")
+    values = []
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            text = unicodedata.normalize("NFKC", json.loads(line).get("text") or "")
+            values.append(int(DocView(text).value(rule.metric)))
+    values.sort(reverse=True)
+    return {"docs": len(values), "top": values[:10], "rejected": sum(v > rule.max for v in values)}
 
 
 def write_review(before: dict[str, str], after: dict[str, str], n: int, path: Path) -> None:
