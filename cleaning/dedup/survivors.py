@@ -44,12 +44,10 @@ class Components:
         self.labels = components.Labels(work, parts)
         self.groups = groups
 
-    def group(self, keys: np.ndarray) -> np.ndarray:
-        _, component = self.labels.lookup(keys)
-        return owned.owner_of(component, self.groups)
-
-    def member(self, keys: np.ndarray) -> np.ndarray:
-        return self.labels.lookup(keys)[0]
+    def locate(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(whether each key is in a pair, the group of its component; 0 for keys in no pair)."""
+        member, component = self.labels.lookup(keys)
+        return member, owned.owner_of(component, self.groups)
 
 
 @dataclass(frozen=True)
@@ -70,11 +68,11 @@ def route(job: RouteJob) -> int:
         with np.load(job.work / cluster.EDGES / f"{job.partition:05d}.npz") as e:
             u, v, jaccard = e["u"], e["v"], e["jaccard"]
         stem = folder / f"edges-{job.partition:05d}"
-        owned.save(stem, comps.group(u), job.groups, {"u": u, "v": v, "jaccard": jaccard})
+        owned.save(stem, comps.locate(u)[1], job.groups, {"u": u, "v": v, "jaccard": jaccard})
         return len(u)
     table = pq.read_table(job.work / cluster.DOCS / f"{job.shard:06d}.parquet")
-    table = table.filter(pa.array(comps.member(table["key"].to_numpy())))
-    _write_by(folder / f"docs-{job.shard:06d}", table, comps.group(table["key"].to_numpy()), job.groups)
+    member, group = comps.locate(table["key"].to_numpy())  # one lookup: membership and group together
+    _write_by(folder / f"docs-{job.shard:06d}", table.filter(pa.array(member)), group[member], job.groups)
     return table.num_rows
 
 
