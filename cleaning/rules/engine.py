@@ -11,7 +11,6 @@ Scores are computed for the whole batch at once (the models predict one matrix p
 
 from __future__ import annotations
 
-import bisect
 import functools
 import re
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from cleaning.rules.linescan import Scanned
 from cleaning.rules.metrics import LINE_END_CHARS, DocView
 from cleaning.rules.models import Model, rule_codes
 from cleaning.rules.pagefeatures import page_feature_matrix, page_feature_names
+from cleaning.rules.prefilter import PatternSet
 from cleaning.rules.ruleset import PAGE_METRICS, DocRule, LineRule, RuleSet
 
 
@@ -67,11 +67,10 @@ class RulesEngine:
             for line in rule.lines:
                 self._exact.setdefault(line, rule.id)
         patterns = [r for r in rules.line_rules if r.pattern is not None]
-        self._pattern_ids = {f"r{i}": r.id for i, r in enumerate(patterns)}
-        # One combined regex per line-length limit: a line is tried only against the rules whose
-        # max_chars admits it, so long prose lines skip most patterns (the stage's hot loop).
-        self._limits = sorted({r.max_chars or _UNLIMITED for r in patterns})
-        self._by_limit = [_combine(patterns, limit) for limit in self._limits]
+        self._pattern_ids = [r.id for r in patterns]
+        # The stage's hot loop: a line is tried only against the patterns whose max_chars admits it
+        # and whose necessary text it holds (most lines hold none).
+        self._patterns = PatternSet([r.pattern for r in patterns], [r.max_chars or _UNLIMITED for r in patterns])  # type: ignore[misc]
         self._blocks = [r for r in rules.line_rules if r.block and r.block not in ("line_model", "page_repeated")]
         # applied to the lines the line model keeps: what is repeated is judged on what is left
         self._after_model = [r for r in rules.line_rules if r.block == "page_repeated"]
@@ -108,11 +107,9 @@ class RulesEngine:
     def _match_line(self, line: str) -> str | None:
         rule = self._exact.get(line)
         if rule is None:
-            i = bisect.bisect_left(self._limits, len(line))
-            pattern = self._by_limit[i] if i < len(self._by_limit) else None
-            m = pattern.fullmatch(line) if pattern is not None else None
-            if m is not None:
-                rule = self._pattern_ids[m.lastgroup]  # type: ignore[index]
+            i = self._patterns.first_match(line)
+            if i is not None:
+                rule = self._pattern_ids[i]
         return rule
 
     def classify(
@@ -121,8 +118,11 @@ class RulesEngine:
         """Rule ids of the lines the rules (not the line model) remove; `site`: the lines' site share
         and the site's page count (`LineStats.site_share`) when the caller has them."""
         stripped = [line.strip() for line in lines]
-        memo = self._memo
-        removed = [memo[s] if s in memo else self.line_rule_of(s) for s in stripped]
+        known = self._memo.get
+        removed = [known(s, _UNSEEN) for s in stripped]  # one dict lookup per line: most lines recur
+        for i, rule in enumerate(removed):
+            if rule is _UNSEEN:
+                removed[i] = self.line_rule_of(stripped[i])
         for rule in self._blocks:
             for i in self._block_hits(rule, stripped, host, site):
                 if removed[i] is None:
@@ -184,8 +184,9 @@ class RulesEngine:
                     rem[left[k]] = rule.id
         analyses, views, keeps = [], [], []
         for i, lines in enumerate(all_lines):
-            keep = np.fromiter((r is None for r in removed[i]), dtype=bool, count=len(lines))
-            kept = "\n".join(line for line, k in zip(lines, keep, strict=True) if k)
+            flags = [r is None for r in removed[i]]
+            keep = np.array(flags, dtype=bool)
+            kept = "\n".join(line for line, k in zip(lines, flags, strict=True) if k)
             views.append(DocView(kept))
             keeps.append(keep)
             tmpl = corpus["template_pages"][bounds[i] : bounds[i + 1]]
@@ -219,7 +220,7 @@ class RulesEngine:
         for d, rem in zip(docs_lines, removed, strict=True):
             d.rules = [codes[r] if r else 0 for r in rem]
         x = line_features(docs_lines, self.keywords, self.stats, scanned, corpus)
-        flat_removed = np.fromiter((r is not None for rem in removed for r in rem), dtype=bool, count=x.shape[0])
+        flat_removed = np.array([r is not None for rem in removed for r in rem], dtype=bool).reshape(x.shape[0])
         p = np.ones(x.shape[0])
         todo = np.flatnonzero(~flat_removed)
         p[todo] = self.line_model.predict(x[todo]) if self.line_model is not None else 0.0
@@ -233,7 +234,7 @@ class RulesEngine:
         offset = 0
         for lines, rem in zip(all_lines, removed, strict=True):
             pd = p[offset : offset + len(rem)]
-            free = np.fromiter((r is None for r in rem), dtype=bool, count=len(rem))
+            free = np.array([r is None for r in rem], dtype=bool).reshape(len(rem))
             for j in np.flatnonzero(model_removals(lines, free, pd, threshold, pieces, continues)):
                 rem[j] = rule_id
             out.append(pd)
@@ -393,16 +394,7 @@ def page_metrics(
 
 _UNLIMITED = 1 << 60
 _MEMO_SIZE = 1 << 20
-
-
-def _combine(patterns: list[LineRule], limit: int) -> re.Pattern[str] | None:
-    """The pattern rules that apply to lines of length <= limit, as one alternation in file order."""
-    parts = [
-        f"(?P<r{i}>{r.pattern.pattern})"  # type: ignore[union-attr]
-        for i, r in enumerate(patterns)
-        if (r.max_chars or _UNLIMITED) >= limit
-    ]
-    return re.compile("|".join(parts)) if parts else None
+_UNSEEN = "\0unseen"  # a memo miss (None is a memoised "no rule")
 
 
 def _is_menu_like(s: str, max_chars: int) -> bool:
