@@ -9,6 +9,8 @@ second). Per stage: the growth exponent of wall time between consecutive sizes (
 The projection to 1 TB on 64 cores fits each stage's time as a·size^b through the two largest sizes
 and divides by 32 (64 cores / 2 here); its assumptions are written next to it. Results go to
 bench/results/scale-DATE.{json,md}. Not part of the unit tests: it takes about 10 minutes.
+`--mb` with no sizes runs only the small files (`--mb --small-files 100000`: the 100,000-file check),
+written to bench/results/scale-DATE-small-files.{json,md}.
 """
 
 from __future__ import annotations
@@ -178,16 +180,17 @@ def _sample_cap() -> float:
     return float(next(s for s in config["stages"] if s["stage"] == "tokenize")["sample_mb"])
 
 
-def markdown(results: dict[str, Any]) -> str:
+def _size_tables(results: dict[str, Any]) -> list[str]:
+    """Per stage and per size: wall time, growth exponents, peaks; per size: disk and files."""
     sizes = results["sizes_mb"]
-    lines = [f"# Scale benchmark {results['date']} ({results['cores']} cores)", ""]
+    lines: list[str] = []
     head = (
         "| stage | "
         + " | ".join(f"{s:g} MB wall s" for s in sizes)
         + " | growth exponents | driver peak MB | worker peak MB |"
     )
     lines += [head, "|" + "---|" * (len(sizes) + 4)]
-    for stage, exps in results["exponents"].items():
+    for stage, exps in results.get("exponents", {}).items():
         walls = [f"{r['stages'][stage]['wall_s']:.1f}" for r in results["runs"]]
         drivers = " / ".join(f"{r['stages'][stage]['driver_peak_mb'] or 0:.0f}" for r in results["runs"])
         workers = " / ".join(f"{r['stages'][stage]['worker_peak_mb'] or 0:.0f}" for r in results["runs"])
@@ -204,14 +207,30 @@ def markdown(results: dict[str, Any]) -> str:
             + " / ".join(f"{t['tokenizer_sample_mb']:g} MB in {t['tokenizer_training_s']:.1f} s" for t in trained)
             + ".",
         ]
+    return lines
+
+
+def markdown(results: dict[str, Any]) -> str:
+    sizes = results["sizes_mb"]
+    lines = [f"# Scale benchmark {results['date']} ({results['cores']} cores)", ""]
+    if len(sizes) >= 2:
+        lines += _size_tables(results)
     if results.get("small_files"):
-        sf = results["small_files"]
+        sf, run = results["small_files"], results["small_files"]["run"]
         lines += [
             "",
-            f"{sf['files']:,} one-record files: {sf['run']['wall_s']} s, "
-            f"{sf['run']['stages']['ingest']['shards']} shards.",
+            f"{sf['files']:,} one-record files: {run['wall_s']} s, {run['stages']['ingest']['shards']} shards, "
+            f"peak temporary disk {run['peak_disk_mb']} MB, peak files {run['peak_files']}; per stage wall s "
+            "(driver / worker peak MB): "
+            + ", ".join(
+                f"{name} {st['wall_s']:.1f} ({st['driver_peak_mb'] or 0:.0f} / {st['worker_peak_mb'] or 0:.0f})"
+                for name, st in run["stages"].items()
+            )
+            + ".",
         ]
-    p = results["projection"]
+    p = results.get("projection")
+    if p is None:
+        return "\n".join(lines) + "\n"
     lines += ["", f"Projected 1 TB on 64 cores: **{p['hours']} h** ({p['hours_by_stage']}).", "", "Assumptions:"]
     lines += [f"- {a}" for a in p["assumptions"]]
     return "\n".join(lines) + "\n"
@@ -219,8 +238,10 @@ def markdown(results: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mb", type=float, nargs="+", default=[50.0, 150.0, 450.0])
-    parser.add_argument("--small-files", type=int, default=20_000)
+    parser.add_argument(
+        "--mb", type=float, nargs="*", default=[50.0, 150.0, 450.0], help="corpus sizes; none: small files only"
+    )
+    parser.add_argument("--small-files", type=int, default=20_000, help="one-record files made from a corpus (0: none)")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--reproject", type=Path, help="recompute exponents and projection of a results .json")
     args = parser.parse_args()
@@ -244,15 +265,18 @@ def main() -> None:
                 f"{size:g} MB: {run['wall_s']} s, disk {run['peak_disk_mb']} MB, files {run['peak_files']}", flush=True
             )
         if args.small_files:
+            if not sizes:  # the records come from the 450 MB corpus (about 140,000 of them)
+                folder = bench_corpus.build(450, ROOT / "bench" / ".cache" / "corpus-450mb-hosts", grow_hosts=True)
             files = small_files(folder, Path(tmp) / "small", args.small_files)
             results["small_files"] = {"files": args.small_files, "run": run_pipeline(files, Path(tmp) / "out-small")}
             print(f"{args.small_files} files: {results['small_files']['run']['wall_s']} s", flush=True)
-    results["exponents"] = exponents(sizes, results["runs"])
-    results["projection"] = projection(sizes, results["runs"], cores)
+    if len(sizes) >= 2:
+        results["exponents"] = exponents(sizes, results["runs"])
+        results["projection"] = projection(sizes, results["runs"], cores)
     text = markdown(results)
     print(text)
     if not args.no_write:
-        dest = ROOT / "bench" / "results" / f"scale-{results['date']}"
+        dest = ROOT / "bench" / "results" / f"scale-{results['date']}{'' if sizes else '-small-files'}"
         dest.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
         dest.with_suffix(".md").write_text(text)
         print(f"wrote {dest}.json and .md")
