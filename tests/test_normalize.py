@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 
 import pytest
@@ -72,7 +73,6 @@ def test_unknown_form_is_a_config_error() -> None:
 def test_line_wise_normalisation_equals_whole_text(shared_data) -> None:
     import gzip
     import json
-    import unicodedata
 
     from cleaning.stages.normalize import _normalize_lines
 
@@ -84,7 +84,6 @@ def test_line_wise_normalisation_equals_whole_text(shared_data) -> None:
 
 def test_long_runs_of_combining_marks_are_cut_before_normalising() -> None:
     """Normalisation is quadratic in a run of marks of mixed classes (zalgo text); such runs are cut."""
-    import unicodedata
 
     stage = Normalize(NormalizeConfig(max_combining_marks=8))
     counters: Counter[str] = Counter()
@@ -94,3 +93,14 @@ def test_long_runs_of_combining_marks_are_cut_before_normalising() -> None:
     assert len(decomposed) == 1 + 8 and decomposed[0] == "a", "the letter stays, with 8 of its marks"
     assert lines[1] == "がきです。é", "ordinary combining marks still compose"
     assert counters["combining_marks_removed"] == 100_000 - 8
+
+
+def test_many_marks_in_short_runs_are_not_cut() -> None:
+    """Only runs longer than the limit are cut: more marks than the limit in all, spread over short
+    runs (dakuten after every kana) or one run of exactly the limit, stay and compose."""
+    stage = Normalize(NormalizeConfig(max_combining_marks=8))
+    counters: Counter[str] = Counter()
+    lines = stage.lines("か\u3099" * 40 + "\n" + "a" + "\u0301" * 8, counters)
+    assert lines[0] == "が" * 40
+    assert lines[1] == unicodedata.normalize("NFKC", "a" + "\u0301" * 8)
+    assert counters["combining_marks_removed"] == 0

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
+import numpy as np
+
 from cleaning.document import Doc, Reject
 from cleaning.stage import Stage, register
 
@@ -65,7 +67,8 @@ class Normalize(Stage):
             # its length (200,000 marks took minutes). No language needs more than a few in a row.
             limit = self.config.max_combining_marks
             before = len(text)
-            text = _mark_runs(limit).sub(lambda m: m.group()[:limit], text)
+            if _marks_in(text) > limit:  # the run regex is slow (a huge class): most texts skip it
+                text = _mark_runs(limit).sub(lambda m: m.group()[:limit], text)
             counters["combining_marks_removed"] += before - len(text)
             text = _normalize_lines(self.config.unicode_form, text)
         if self.config.collapse_spaces:
@@ -89,15 +92,27 @@ def _normalize_lines(form: str, text: str) -> str:
     )
 
 
+@lru_cache(maxsize=1)
+def _combining() -> np.ndarray:
+    """Per code point: has a non-zero canonical combining class (none below U+0300)."""
+    table = np.zeros(0x110000, dtype=bool)
+    table[[cp for cp in range(0x300, 0x110000) if unicodedata.combining(chr(cp))]] = True
+    return table
+
+
+def _marks_in(text: str) -> int:
+    """How many combining marks the text holds: no run can be longer."""
+    return int(_combining()[np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)].sum())
+
+
 @lru_cache(maxsize=4)
 def _mark_runs(limit: int) -> re.Pattern[str]:
     """Runs of more than `limit` characters with a non-zero canonical combining class."""
     ranges: list[tuple[int, int]] = []
-    for cp in range(0x300, 0x110000):
-        if unicodedata.combining(chr(cp)):
-            if ranges and ranges[-1][1] == cp - 1:
-                ranges[-1] = (ranges[-1][0], cp)
-            else:
-                ranges.append((cp, cp))
+    for cp in np.flatnonzero(_combining()).tolist():
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1] = (ranges[-1][0], cp)
+        else:
+            ranges.append((cp, cp))
     chars = "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in ranges)
     return re.compile(f"[{chars}]{{{limit + 1},}}")
