@@ -28,7 +28,7 @@ from rich.console import Console
 
 from cleaning.pipeline import load_pipeline
 from cleaning.rules.metrics import DocView
-from cleaning.rules.ruleset import load_rules
+from cleaning.rules.ruleset import DocRule, load_rules
 from cleaning.runner import Runner, RunOptions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,17 +130,17 @@ def main() -> None:
                     sum(v for k, v in rul["counters"].items() if k.startswith("chars_removed.")) / norm["chars_out"], 4
                 ),
             }
-    report["spaced_keyword_repeats"] = {path.name: keyword_repeats(path) for path in [PAGES, *CLEAN, *OTHER_WEB]}
+    stuffing = next(r for r in load_rules().doc_rules if r.id == "doc.keyword_stuffing")
+    report["spaced_keyword_repeats"] = {p.name: keyword_repeats(p, stuffing) for p in [PAGES, *CLEAN, *OTHER_WEB]}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"rules-eval-{report['date']}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(report, indent=2, ensure_ascii=False))
 
 
-def keyword_repeats(path: Path) -> dict:
+def keyword_repeats(path: Path, rule: DocRule) -> dict:
     """doc.keyword_stuffing's metric over every raw document of a file (NFKC, as the normalize stage
     does): the largest values and how many documents reach the rule's threshold. Numbers only."""
-    rule = next(r for r in load_rules().doc_rules if r.id == "doc.keyword_stuffing")
     values = []
     with gzip.open(path, "rt", encoding="utf-8") as f:
         for line in f:

@@ -13,7 +13,7 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import ahocorasick
+from cleaning.rules.words import owners_automaton
 
 try:  # the parser behind `re`; without it every pattern is simply tried on every line
     from re import _constants as C  # type: ignore[attr-defined]
@@ -138,25 +138,13 @@ class PatternSet:
     def __init__(self, patterns: Sequence[re.Pattern[str]], limits: Sequence[int]) -> None:
         self._patterns = [p.fullmatch for p in patterns]
         self._limits = list(limits)
-        self._always: list[int] = []  # patterns with no necessary text: tried on every line
-        needs: dict[str, list[int]] = {}
-        for i, pattern in enumerate(patterns):
-            factors = necessary_substrings(pattern)
-            if factors is None:
-                self._always.append(i)
-            else:
-                for factor in factors:
-                    needs.setdefault(factor, []).append(i)
-        self._automaton = ahocorasick.Automaton()
-        for factor, owners in needs.items():
-            self._automaton.add_word(factor, tuple(owners))
-        self._filtered = bool(needs)
-        if needs:
-            self._automaton.make_automaton()
+        needs = [necessary_substrings(p) for p in patterns]
+        self._always = [i for i, factors in enumerate(needs) if factors is None]  # tried on every line
+        self._automaton = owners_automaton([factors or () for factors in needs])
 
     def first_match(self, line: str) -> int | None:
         """Index of the first pattern that matches the whole line, or None."""
-        hits = list(self._automaton.iter(line.casefold())) if self._filtered else []
+        hits = list(self._automaton.iter(line.casefold())) if self._automaton is not None else []
         if not hits and not self._always:
             return None  # most lines: no pattern's text occurs
         candidates = set(self._always)

@@ -6,8 +6,10 @@ against ~2 MB/s for a Python `re` alternation of the same literals).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ahocorasick
 
@@ -28,6 +30,24 @@ def read_word_list(path: Path) -> list[str]:
     return words
 
 
+def owners_automaton(
+    groups: Sequence[Iterable[str]], value: Callable[[str, tuple[int, ...]], Any] = lambda _word, owners: owners
+) -> ahocorasick.Automaton | None:
+    """One automaton over every group's words. A word's value is `value(word, owners)`, owners being
+    the indexes of the groups holding it (once per occurrence); None when there are no words."""
+    owners: dict[str, list[int]] = {}
+    for index, words in enumerate(groups):
+        for word in words:
+            owners.setdefault(word, []).append(index)
+    if not owners:
+        return None
+    automaton = ahocorasick.Automaton()
+    for word, indexes in owners.items():
+        automaton.add_word(word, value(word, tuple(indexes)))
+    automaton.make_automaton()
+    return automaton
+
+
 @dataclass(frozen=True)
 class WordMatches:
     hits: int
@@ -44,21 +64,13 @@ class WordLists:
     def __init__(self, lists: dict[str, list[str]]) -> None:
         self.names = sorted(lists)
         self.sizes = {name: len(words) for name, words in lists.items()}
-        owners: dict[str, list[int]] = {}
-        for index, name in enumerate(self.names):
-            for word in lists[name]:
-                owners.setdefault(word, []).append(index)
-        self._automaton = ahocorasick.Automaton()
-        for word, indexes in owners.items():
-            self._automaton.add_word(word, (len(word), tuple(indexes)))
-        if owners:
-            self._automaton.make_automaton()
-        self._empty = not owners
+        # each expression carries its length: matches come back as (end, (length, owners))
+        self._automaton = owners_automaton([lists[name] for name in self.names], lambda w, o: (len(w), o))
 
     def match(self, text: str) -> dict[str, WordMatches]:
         hits = [0] * len(self.names)
         chars = [0] * len(self.names)
-        if not self._empty:
+        if self._automaton is not None:
             for _, (length, indexes) in self._automaton.iter_long(text):
                 for i in indexes:
                     hits[i] += 1
@@ -67,7 +79,7 @@ class WordLists:
 
     def found(self, text: str, name: str) -> list[str]:
         """The expressions of list `name` found in text (for `rules explain`)."""
-        if self._empty:
+        if self._automaton is None:
             return []
         i = self.names.index(name)
         return [text[end - n + 1 : end + 1] for end, (n, owners) in self._automaton.iter_long(text) if i in owners]
