@@ -11,7 +11,8 @@ shifted arrays masked at document boundaries. A line is described by:
   counted with one Aho-Corasick pass over the batch;
 - what the rules of `lines.yaml` say about it (the rule id is a categorical feature);
 - its neighbours (two lines either side, windows of seven and fifteen) and its place in the page:
-  before the first or after the last prose line, run of short lines around it, repeats in the page;
+  before the first or after the last prose line, run of short lines around it, of lines opening
+  with the same character, of title-like lines, repeats in the page (never the page's size);
 - how common it is: on how many pages of its site, on how many sites, how many pages of its site
   share its template (`LineStats`).
 """
@@ -28,6 +29,8 @@ from cleaning.rules.linescan import COUNTS, Scanned, codepoints
 
 PROSE_MIN_CHARS = 25  # a "prose line" ends like a sentence and is at least this long
 SHORT_MAX_CHARS = 20  # a "short line" (menus, tags) is at most this long
+TITLE_CHARS = (6, 60)  # a "title-like line" is this long and does not end with a period
+_PERIODS = np.array([ord("。"), ord(".")])
 
 
 @dataclass
@@ -104,9 +107,11 @@ OWN = [
     "end_kana", "end_hira", "start_bullet", "start_digit", "separators", "particles", "script_changes",
     "digit_units", "digit_hyphens", "open_digit", "rule", "rule_any",
 ]  # fmt: skip
+# No absolute page size (lines, characters): on the training pages long pages are mostly menus, so
+# the model learnt "long page, boilerplate line" and removed whole articles of long unseen pages.
 POSITION = [
-    "rel_index", "rel_chars", "doc_lines", "doc_chars", "before_prose", "after_prose", "prose_dist",
-    "short_run", "prose_run", "dup_in_page", "doc_prose_share",
+    "rel_index", "rel_chars", "before_prose", "after_prose", "prose_dist",
+    "short_run", "prose_run", "dup_in_page", "doc_prose_share", "start_run", "title_run",
 ]  # fmt: skip
 _BASE = ["chars", "end_sentence", "rule_any", "hira"]
 CONTEXT = [f"n{k}_{name}" for k in (-2, -1, 1, 2) for name in _BASE]
@@ -162,6 +167,19 @@ def _runs(flag: np.ndarray, doc_of: np.ndarray) -> np.ndarray:
     starts = np.flatnonzero(breaks)
     lengths = np.diff(np.append(starts, n))
     return np.where(flag, np.repeat(lengths, lengths), 0).astype(np.float32)
+
+
+def _same_runs(key: np.ndarray, doc_of: np.ndarray) -> np.ndarray:
+    """Length of the run of consecutive lines (within a document) sharing each line's key; 0 where
+    the key is negative (no key: an empty line)."""
+    n = key.size
+    if n == 0:
+        return np.zeros(0, dtype=np.float32)
+    breaks = np.ones(n, dtype=bool)
+    breaks[1:] = (key[1:] != key[:-1]) | (doc_of[1:] != doc_of[:-1])
+    starts = np.flatnonzero(breaks)
+    lengths = np.diff(np.append(starts, n))
+    return np.where(key >= 0, np.repeat(lengths, lengths), 0).astype(np.float32)
 
 
 def _distance_to(flag: np.ndarray, doc_of: np.ndarray) -> np.ndarray:
@@ -280,8 +298,6 @@ def line_features(
     prose_chars = np.bincount(doc_of, weights=np.where(prose, chars64, 0), minlength=len(docs))
     put("rel_index", index / np.maximum(doc_lines[doc_of] - 1, 1))
     put("rel_chars", before / np.maximum(doc_chars[doc_of], 1))
-    put("doc_lines", np.log1p(doc_lines[doc_of]))
-    put("doc_chars", np.log1p(doc_chars[doc_of]))
     put("before_prose", index < first_prose[doc_of])
     put("after_prose", index > last_prose[doc_of])
     put("prose_dist", np.minimum(_distance_to(prose, doc_of), 50))
@@ -289,6 +305,13 @@ def line_features(
     put("prose_run", _runs(prose, doc_of))
     put("dup_in_page", _dup_in_page(hashes, doc_of))
     put("doc_prose_share", (prose_chars / np.maximum(doc_chars, 1))[doc_of])
+    # lists: lines opening with the same character (Q:..., ・..., 【...) and runs of title-like lines
+    # (a related-questions list ends its lines with ? and is otherwise sentence-shaped)
+    first_cp = np.where(nonempty, cp[np.minimum(starts, cp.size - 1)], -1)
+    put("start_run", _same_runs(first_cp, doc_of))
+    last_cp = np.where(nonempty, cp[np.maximum(ends - 1, 0)], -1)
+    titled = (lens >= TITLE_CHARS[0]) & (lens <= TITLE_CHARS[1]) & ~np.isin(last_cp, _PERIODS)
+    put("title_run", _runs(titled, doc_of))
 
     # neighbours
     base = {"chars": out[:, col["log_chars"]].copy(), "end_sentence": end_sentence.astype(np.float32),
