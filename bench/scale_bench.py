@@ -243,6 +243,7 @@ def main() -> None:
     )
     parser.add_argument("--small-files", type=int, default=20_000, help="one-record files made from a corpus (0: none)")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--tag", default="", help="appended to the results' file name (a repeat on the same day)")
     parser.add_argument("--reproject", type=Path, help="recompute exponents and projection of a results .json")
     args = parser.parse_args()
     if args.reproject:
@@ -276,7 +277,8 @@ def main() -> None:
     text = markdown(results)
     print(text)
     if not args.no_write:
-        dest = ROOT / "bench" / "results" / f"scale-{results['date']}{'' if sizes else '-small-files'}"
+        tag = ("" if sizes else "-small-files") + (f"-{args.tag}" if args.tag else "")
+        dest = ROOT / "bench" / "results" / f"scale-{results['date']}{tag}"
         dest.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
         dest.with_suffix(".md").write_text(text)
         print(f"wrote {dest}.json and .md")
