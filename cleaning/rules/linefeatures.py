@@ -26,6 +26,7 @@ import numpy as np
 
 from cleaning.rules import charclass as cc
 from cleaning.rules.linescan import COUNTS, Scanned, codepoints
+from cleaning.rules.words import owners_automaton
 
 PROSE_MIN_CHARS = 25  # a "prose line" ends like a sentence and is at least this long
 SHORT_MAX_CHARS = 20  # a "short line" (menus, tags) is at most this long
@@ -69,30 +70,22 @@ class Keywords:
     """Keyword families (`rules/keywords/NAME.txt`) in one Aho-Corasick automaton."""
 
     def __init__(self, families: dict[str, list[str]]) -> None:
-        import ahocorasick
-
         self.names = sorted(families)
-        self._automaton = ahocorasick.Automaton()
-        owners: dict[str, set[int]] = {}
-        for i, name in enumerate(self.names):
-            for word in families[name]:
-                owners.setdefault(word, set()).add(i)
         # a word's value is the index of its set of families: matches come back as (end, value) pairs
-        sets = sorted({tuple(sorted(v)) for v in owners.values()})
-        code = {fams: i for i, fams in enumerate(sets)}
-        self._membership = np.zeros((max(len(sets), 1), len(self.names)), dtype=np.float32)
-        for fams, i in code.items():
+        codes: dict[tuple[int, ...], int] = {}
+
+        def code(_word: str, owners: tuple[int, ...]) -> int:
+            return codes.setdefault(tuple(sorted(set(owners))), len(codes))
+
+        self._automaton = owners_automaton([families[name] for name in self.names], code)
+        self._membership = np.zeros((max(len(codes), 1), len(self.names)), dtype=np.float32)
+        for fams, i in codes.items():
             self._membership[i, list(fams)] = 1.0
-        for word, fams in owners.items():
-            self._automaton.add_word(word, code[tuple(sorted(fams))])
-        self._empty = not owners
-        if owners:
-            self._automaton.make_automaton()
 
     def counts(self, joined: str, starts: np.ndarray) -> np.ndarray:
         """Matches per line (rows) and family (columns); `starts` are the lines' offsets in `joined`."""
         out = np.zeros((starts.size, len(self.names)), dtype=np.float32)
-        if self._empty or not joined:
+        if self._automaton is None or not joined:
             return out
         hits = np.array(list(self._automaton.iter(joined)), dtype=np.int64).reshape(-1, 2)
         if hits.size:
@@ -157,18 +150,6 @@ def _window_mean(values: np.ndarray, doc_of: np.ndarray, radius: int) -> np.ndar
     return ((total[hi] - total[lo]) / (hi - lo)).astype(np.float32)
 
 
-def _runs(flag: np.ndarray, doc_of: np.ndarray) -> np.ndarray:
-    """Length of the run of consecutive True values (within a document) each line belongs to."""
-    n = flag.size
-    if n == 0:
-        return np.zeros(0, dtype=np.float32)
-    breaks = np.ones(n, dtype=bool)
-    breaks[1:] = (flag[1:] != flag[:-1]) | (doc_of[1:] != doc_of[:-1])
-    starts = np.flatnonzero(breaks)
-    lengths = np.diff(np.append(starts, n))
-    return np.where(flag, np.repeat(lengths, lengths), 0).astype(np.float32)
-
-
 def _same_runs(key: np.ndarray, doc_of: np.ndarray) -> np.ndarray:
     """Length of the run of consecutive lines (within a document) sharing each line's key; 0 where
     the key is negative (no key: an empty line)."""
@@ -180,6 +161,11 @@ def _same_runs(key: np.ndarray, doc_of: np.ndarray) -> np.ndarray:
     starts = np.flatnonzero(breaks)
     lengths = np.diff(np.append(starts, n))
     return np.where(key >= 0, np.repeat(lengths, lengths), 0).astype(np.float32)
+
+
+def _runs(flag: np.ndarray, doc_of: np.ndarray) -> np.ndarray:
+    """Length of the run of consecutive True values (within a document) each line belongs to."""
+    return _same_runs(np.where(flag, 0, -1), doc_of)
 
 
 def _distance_to(flag: np.ndarray, doc_of: np.ndarray) -> np.ndarray:
