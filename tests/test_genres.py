@@ -221,7 +221,7 @@ def test_livedoor_categories_are_recovered(tmp_path: Path, shared_data: Path, me
     pipeline = tmp_path / "genres.yaml"
     pipeline.write_text(
         "stages:\n  - stage: normalize\n  - stage: genres\n    k: 27\n    train_mb: 2\n    pieces_vocab: 8000\n"
-        f"    method: {method}\n"
+        f"    dim: 32\n    method: {method}\n"
     )
     run_pipeline([source], tmp_path / "out", pipeline)
     table = pa.concat_tables(
@@ -234,6 +234,7 @@ def test_livedoor_categories_are_recovered(tmp_path: Path, shared_data: Path, me
     purity = sum(c.most_common(1)[0][1] for c in by.values()) / len(gold)
     chance = Counter(gold).most_common(1)[0][1] / len(gold)
     assert purity > floor and chance < 0.15, (purity, chance)  # measured 0.78 and 0.77; a broken embedder: ~chance
+    # (32 dims halve the fastText training time: purity 0.776, 0.778 with 100)
 
 
 def test_lsa_vectors_follow_their_definition_and_do_not_depend_on_the_batch(tmp_path: Path, models) -> None:
