@@ -39,7 +39,7 @@ eval: venv
 # cross-validated over sites, from a run over the crawl they come from (OUTPUT, made first if missing).
 train-rules: venv
 	test -f '$(OUTPUT)/summary.json' || $(BIN)/cleaning run $(PIPELINE) --input '$(CRAWL)' --output '$(OUTPUT)' $(RUN_ARGS)
-	$(BIN)/cleaning rules train $(LABELS) annotations/pages --run '$(OUTPUT)'
+	$(BIN)/cleaning rules train $(LABELS) annotations/pages --run '$(OUTPUT)' --test annotations/heldout
 
 # Retrain the shipped quality model (annotations/model/) on the annotations and the labelled pages of
 # annotations/pages, taken as the rules stage of a run over their crawl leaves them (CRAWL_RUN, made

@@ -271,8 +271,12 @@ def rules_train(
     folds: Annotated[int, typer.Option(help="cross-validation folds (pages grouped by site)")] = 5,
     workers: Annotated[Optional[int], typer.Option(help="parallel workers for the corpus line count")] = None,
     ray: Annotated[bool, typer.Option("--ray/--no-ray", help="--no-ray counts in-process")] = True,
+    test: Annotated[
+        Optional[list[Path]], typer.Option(help="held-out labelled pages: scored by the new models, never trained on")
+    ] = None,
 ) -> None:
-    """Train the line and page models of the rules stage; prints the cross-validated figures."""
+    """Train the line and page models of the rules stage; prints the cross-validated figures (and the
+    held-out ones with --test)."""
     from cleaning.evaluation.train import train_models
     from cleaning.executor import make_executor
     from cleaning.rules.ruleset import DEFAULT_RULES_DIR
@@ -283,7 +287,7 @@ def rules_train(
     try:
         cv = train_models(
             run, labels, rules_dir or DEFAULT_RULES_DIR, folds, map_fn=executor.map,
-            log=lambda line: err.print(f"train: {escape(line)}"),
+            log=lambda line: err.print(f"train: {escape(line)}"), test_paths=test,
         )  # fmt: skip
     finally:
         executor.close()
@@ -300,6 +304,13 @@ def rules_train(
             f"{f['boilerplate_lines_mean']:.2f}",
         )  # fmt: skip
     console.print(table)
+    if "held_out" in cv:
+        f = cv["held_out"]
+        console.print(
+            f"held-out ({f['pages']} pages, rules stage alone, {cv['chosen']}): purity {f['purity']:.3f}, "
+            f"content recall {f['content_recall']:.3f}, page precision {f['page_precision']:.3f}, "
+            f"page recall {f['page_recall']:.3f}, B lines mean {f['boilerplate_lines_mean']:.2f}"
+        )
     console.print(f"models written next to {(rules_dir or DEFAULT_RULES_DIR) / 'lines.yaml'} in {cv['seconds']} s")
 
 

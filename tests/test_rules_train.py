@@ -38,20 +38,35 @@ def test_train_writes_models_that_the_stage_uses(tmp_path: Path) -> None:
     without_models = load_rules(rules_dir, disable=["lines.model", "doc.page_model"])
     assert RulesEngine(without_models).line_model is None
     run(corpus, tmp_path / "before", rules_dir, ("lines.model", "doc.page_model"))  # the corpus training reads
+    records = labels.read_text().splitlines(keepends=True)
+    train, held_out = tmp_path / "train.jsonl", tmp_path / "held_out.jsonl"
+    train.write_text("".join(r for r in records if not r.startswith('{"id": "s7')))
+    held_out.write_text("".join(r for r in records if r.startswith('{"id": "s7')))  # site 7's 6 pages
     result = subprocess.run(
-        [sys.executable, "-m", "cleaning", "rules", "train", str(labels), "--run", str(tmp_path / "before"),
-         "--rules-dir", str(rules_dir), "--folds", "4", "--no-ray"],
+        [sys.executable, "-m", "cleaning", "rules", "train", str(train), "--run", str(tmp_path / "before"),
+         "--rules-dir", str(rules_dir), "--folds", "4", "--no-ray", "--test", str(held_out)],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "cross-validated (4 folds by site)" in " ".join(result.stdout.split())
+    shown = " ".join(result.stdout.split())
+    assert "cross-validated (4 folds by site)" in shown and "held-out (6 pages, rules stage alone" in shown
     card = json.loads((rules_dir / "models" / "lines.json").read_text())
-    assert card["pages_scored"] == 48 and card["features"] and card["cv"]["line_auc"] > 0.9
+    assert card["pages_scored"] == 42 and card["features"] and card["cv"]["line_auc"] > 0.9
+    assert card["cv"]["held_out"]["pages"] == 6
+    overlap = subprocess.run(
+        [sys.executable, "-m", "cleaning", "rules", "train", str(labels), "--run", str(tmp_path / "before"),
+         "--rules-dir", str(rules_dir), "--no-ray", "--test", str(held_out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert overlap.returncode == 2 and "6 held-out pages are also training pages" in overlap.stderr
     assert (rules_dir / "models" / "pages.txt").is_file()
     engine = RulesEngine(load_rules(rules_dir))
     assert engine.line_model is not None and engine.page_model is not None
     run(corpus, tmp_path / "after", rules_dir)
     scores = evaluate(tmp_path / "after", [labels]).scores
+    site7 = evaluate(tmp_path / "after", [held_out]).scores.as_dict()
+    figures = ("purity", "content_recall", "page_precision", "page_recall", "boilerplate_lines_mean")
+    assert {k: site7[k] for k in figures} == {k: card["cv"]["held_out"][k] for k in figures}, "as the stage decides"
     assert scores.boilerplate_lines_mean < 1, "the promo, contact and related-title lines the patterns miss are gone"
     assert scores.content_recall > 0.9
 

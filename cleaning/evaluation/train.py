@@ -82,7 +82,9 @@ class TrainingSet:
         return {name: i for i, name in enumerate(self.names)}
 
 
-def load_training_pages(output: Path, label_paths: list[Path]) -> tuple[list[LabelledPage], Any, list[str]]:
+def load_training_pages(
+    output: Path, label_paths: list[Path], minimum: int = 20
+) -> tuple[list[LabelledPage], Any, list[str]]:
     """Labelled pages with the text the run read and the run's own normalisation."""
     view = open_run(output)
     pages, read, warnings = pages_of_run(view, label_paths)
@@ -105,7 +107,7 @@ def load_training_pages(output: Path, label_paths: list[Path]) -> tuple[list[Lab
         warnings.append(
             f"{extra} labelled pages carry their own text and are not in the run: training only, not scored"
         )
-    if sum(p.scored for p in out) < 20:
+    if sum(p.scored for p in out) < minimum:
         raise CleaningError(f"only {len(out)} labelled pages found in the run {output}: too few to train on")
     return out, view, warnings
 
@@ -302,9 +304,11 @@ def train_models(
     partitions: int = 4,
     map_fn: Callable | None = None,
     log: Callable[[str], None] = lambda _: None,
+    test_paths: list[Path] | None = None,
 ) -> dict[str, Any]:
     """Cross-validate, then train both models on every page and write them with their cards into
-    the rules folder (where lines.yaml and documents.yaml name them)."""
+    the rules folder (where lines.yaml and documents.yaml name them). Pages of `test_paths` are
+    scored by the final models and never trained on."""
     started = time.perf_counter()
     rules = load_rules(rules_dir)
     line_rule = next((r for r in rules.line_rules if r.block == "line_model"), None)
@@ -312,12 +316,14 @@ def train_models(
     if line_rule is None or page_rule is None:
         raise CleaningError(f"{rules_dir}: needs a line_model block rule and a page_model document rule to train")
     pages, view, warnings = load_training_pages(output, label_paths)
+    test_pages = held_out_pages(output, test_paths or [], {p.label.id for p in pages}, warnings)
     for line in warnings:
         log(line)
     with tempfile.TemporaryDirectory(prefix="rules-train-") as tmp:
         log(f"counting lines over the corpus of {output}")
         stats = corpus_stats(view, Path(tmp), partitions, map_fn)
         ts = build(pages, rules, stats)
+        test = build(test_pages, rules, stats) if test_pages else None
     line_t = float(line_rule.params["threshold"])
     page_t = float(page_rule.max if page_rule.max is not None else 0.5)
     log(f"{len(pages)} pages, {ts.x.shape[0]:,} lines; {folds}-fold cross-validation grouped by site")
@@ -331,6 +337,9 @@ def train_models(
     learns = reaches_page_model(ts, rules, p_line, line_t)
     names = page_feature_names(list(rules.words.names))
     page_model = _fit(pm[learns], py[learns], pw[learns], names, PAGE_PARAMS, PAGE_MONOTONE)
+    if test is not None:
+        cv["held_out"] = held_out_report(test, rules, line_model, page_model, line_t, page_t)
+        log(f"held-out: {len(test.pages)} pages no model was trained on")
     common = {
         "trained": date.today().isoformat(),
         "labels": [str(p) for p in label_paths],
@@ -360,6 +369,33 @@ def train_models(
     _write(rules.directory / page_rule.model, page_model, page_card)
     cv["seconds"] = round(time.perf_counter() - started, 1)
     return cv
+
+
+def held_out_pages(output: Path, paths: list[Path], training: set[str], warnings: list[str]) -> list[LabelledPage]:
+    """Test pages read by the run; a page also in the training labels is an error (its figures would
+    not be held out)."""
+    if not paths:
+        return []
+    pages, _, more = load_training_pages(output, paths, minimum=1)
+    warnings += [f"held-out: {w}" for w in more]
+    both = sorted({p.label.id for p in pages} & training)
+    if both:
+        raise CleaningError(f"{len(both)} held-out pages are also training pages (e.g. {both[0]}): keep the sets apart")
+    return [p for p in pages if p.scored]
+
+
+def held_out_report(
+    ts: TrainingSet, rules: RuleSet, line_model: Any, page_model: Any, line_t: float, page_t: float
+) -> dict[str, Any]:
+    """The five figures on pages no model saw, as the rules stage alone would decide them (no quality
+    stage or dedup after it): the honest check of a retrained model."""
+    free = np.array([r is None for p in ts.pages for r in p.removed])
+    p_line = np.ones(ts.x.shape[0])
+    if free.any():
+        p_line[free] = line_model.predict(ts.x[free])
+    p_line = gate(ts, rules, p_line)
+    p_page = page_model.predict(page_matrix(ts, p_line, line_t, rules))
+    return score(simulate(ts, rules, p_line, p_page, line_t, page_t)).as_dict()
 
 
 def cv_report(
