@@ -215,3 +215,19 @@ def test_a_query_slotted_into_many_sentences_is_keyword_stuffing_and_a_quoted_ti
         assert verdict(spun.replace("{kw}", kw)) == (0, False), kw
     press = "\n".join([TEXTS["press_line"].replace("{kw}", "霞野市 温泉")] * 30)
     assert verdict(press) == (0, False)
+
+
+def test_a_face_closes_a_casual_sentence_so_forum_replies_are_not_menus_or_breadcrumbs() -> None:
+    """Replies quoting with `> ` and ending with a face ((^^; m(__)m) are sentences: the quote marker
+    is not a breadcrumb separator for them, and six such short lines are not a menu. Bracketed menu
+    items such as マンション(新築・中古) are no faces and stay menu items."""
+    from cleaning.rules.engine import separator_trails, short_runs
+
+    reply = ["それは困りましたね(^^;", "> 昨日から動かない", "再起動してみてね m(__)m"]
+    assert separator_trails(reply, ">»›→/|-・", ">»›→", 40) == [1], "only the quoted fragment itself"
+    diary = ["朝から雨(^^;", "洗濯物が乾かない(;_;)", "映画は見られた(^^)"]
+    diary += ["久しぶりに泣いた(>_<)", "明日は晴れるかな", "おやすみ(-_-)"]
+    assert short_runs(diary, 6, 20) == []
+    menu = ["マンション(新築・中古)", "一戸建て(新築・中古)", "土地(売地)"]
+    menu += ["給付・助成(安心・安全)", "会社概要", "採用情報"]
+    assert short_runs(menu, 6, 20) == list(range(6))

@@ -398,13 +398,18 @@ _UNSEEN = "\0unseen"  # a memo miss (None is a memoised "no rule")
 
 
 def _is_menu_like(s: str, max_chars: int) -> bool:
-    return len(s) <= max_chars and not s.endswith(LINE_END_CHARS)
+    return len(s) <= max_chars and not s.endswith(LINE_END_CHARS) and not _KAOMOJI_END.search(s)
 
 
 _PARTICLE = re.compile(r"[一-龯々ァ-ヶー][をがはにでとものへ]")
 _HIRA = re.compile(r"[ぁ-ん]")
 _PERIOD_ENDS = tuple(e for e in LINE_END_CHARS if e not in ("!", "?", "！", "？"))
 _SOFT_ENDS = ("!", "?", "♪", "☆", "〜", "ー", "…", "、", ")")
+# a face after Japanese text closes a casual sentence ("…ですが。(^^;", "楽しみ(^^)", "m(__)m"); menu items
+# and breadcrumbs never end with one. A face has ^ _ ; ∀ ω ▽ ≧ in brackets; "(新築・中古)" is no face.
+_KAOMOJI_END = re.compile(
+    r"[ぁ-んァ-ヶ一-龯。、!?！？ー〜♪]\s*(?:[(（](?=[^)）]*[\^＾∀ω_;；´｀≧≦▽])[^()（）]{1,8}[)）]?|m\(_+\)m)[;；wｗ]*$"
+)
 # a predicate ending (polite or plain sentence-final forms), whatever marks follow it
 _PREDICATE_END = re.compile(
     r"(?:ます|ました|ません|です|でした|でしょう|ましょう|だよ|だね|よね|てね|ですね|ますね|ください)[^ぁ-んァ-ヶ一-龯]*$"
@@ -416,7 +421,7 @@ def is_wrapped_prose(s: str) -> bool:
     """A short line that is a piece of a sentence, not a menu item: it ends like a sentence, or with a
     comma, or it has the grammar of one (particles after words) and ends softly (!, ♪, kana).
     Menu items ending in ? or ! ("WTAとは?") have no such grammar and stay menu-like."""
-    if s.endswith(_PERIOD_ENDS) or s.endswith("、") or _PREDICATE_END.search(s):
+    if s.endswith(_PERIOD_ENDS) or s.endswith("、") or _PREDICATE_END.search(s) or _KAOMOJI_END.search(s):
         return True
     particles = len(_PARTICLE.findall(s))
     soft = s.endswith(_SOFT_ENDS) or bool(_HIRA.fullmatch(s[-1:]))
