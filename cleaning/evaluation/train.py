@@ -377,7 +377,10 @@ def held_out_pages(output: Path, paths: list[Path], training: set[str], warnings
     if not paths:
         return []
     pages, _, more = load_training_pages(output, paths, minimum=1)
-    warnings += [f"held-out: {w}" for w in more]
+    own_text = sum(not p.scored for p in pages)
+    warnings += [f"held-out: {w}" for w in more if "carry their own text" not in w]
+    if own_text:
+        warnings.append(f"held-out: {own_text} pages carry their own text and are not in the run: left out")
     both = sorted({p.label.id for p in pages} & training)
     if both:
         raise CleaningError(f"{len(both)} held-out pages are also training pages (e.g. {both[0]}): keep the sets apart")
