@@ -83,9 +83,10 @@ class TrainingSet:
 
 
 def load_training_pages(
-    output: Path, label_paths: list[Path], minimum: int = 20
+    output: Path, label_paths: list[Path], minimum: int = 20, own_text: str = "training only, not scored"
 ) -> tuple[list[LabelledPage], Any, list[str]]:
-    """Labelled pages with the text the run read and the run's own normalisation."""
+    """Labelled pages with the text the run read and the run's own normalisation; `own_text` says
+    what becomes of pages that carry their own text (not in the run)."""
     view = open_run(output)
     pages, read, warnings = pages_of_run(view, label_paths)
     normalize = run_normalizer(rebuild_stages(view, ("normalize",)))
@@ -104,9 +105,7 @@ def load_training_pages(
         warnings.append(f"{missing} labelled pages are not in the run and carry no text (left out)")
     extra = sum(not p.scored for p in out)
     if extra:
-        warnings.append(
-            f"{extra} labelled pages carry their own text and are not in the run: training only, not scored"
-        )
+        warnings.append(f"{extra} labelled pages carry their own text and are not in the run: {own_text}")
     if sum(p.scored for p in out) < minimum:
         raise CleaningError(f"only {len(out)} labelled pages found in the run {output}: too few to train on")
     return out, view, warnings
@@ -376,11 +375,8 @@ def held_out_pages(output: Path, paths: list[Path], training: set[str], warnings
     not be held out)."""
     if not paths:
         return []
-    pages, _, more = load_training_pages(output, paths, minimum=1)
-    own_text = sum(not p.scored for p in pages)
-    warnings += [f"held-out: {w}" for w in more if "carry their own text" not in w]
-    if own_text:
-        warnings.append(f"held-out: {own_text} pages carry their own text and are not in the run: left out")
+    pages, _, more = load_training_pages(output, paths, minimum=1, own_text="left out")
+    warnings += [f"held-out: {w}" for w in more]
     both = sorted({p.label.id for p in pages} & training)
     if both:
         raise CleaningError(f"{len(both)} held-out pages are also training pages (e.g. {both[0]}): keep the sets apart")
