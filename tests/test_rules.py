@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -231,3 +232,28 @@ def test_a_face_closes_a_casual_sentence_so_forum_replies_are_not_menus_or_bread
     menu = ["マンション(新築・中古)", "一戸建て(新築・中古)", "土地(売地)"]
     menu += ["給付・助成(安心・安全)", "会社概要", "採用情報"]
     assert short_runs(menu, 6, 20) == list(range(6))
+
+
+def test_a_page_that_held_mojibake_is_rejected_even_after_its_garbled_lines_are_removed() -> None:
+    """Japanese read with the wrong charset (UTF-8 or EUC-JP as Latin-1) counts one per mis-decoded
+    character, over the raw page: the line rules drop the garbled lines, doc.mojibake still rejects
+    the page. A garbled name or two and accented Latin (café, informação) do not count against it."""
+    from cleaning.document import Doc
+    from cleaning.rules.mojibake import mojibake_chars
+    from cleaning.stages.rules import Rules, RulesConfig
+
+    utf8 = [s.encode("utf-8").decode("latin-1") for s in TEXTS["garbled"]]
+    euc = [s.encode("euc-jp").decode("latin-1") for s in TEXTS["garbled"]]
+    assert mojibake_chars(utf8[0]) == len(TEXTS["garbled"][0])  # every character's lead byte
+    kana = sum(len(re.findall(r"[ぁ-んァ-ヶー。、]", s)) for s in TEXTS["garbled"])
+    assert mojibake_chars("\n".join(euc)) == kana  # EUC-JP: the kana and symbol rows (ー、。)
+    assert mojibake_chars("Café São Paulo の informação、crème brûlée、Pokémon") == 0
+
+    stage = Rules(RulesConfig())
+    prose = "\n".join(TEXTS["articles"])
+    broken = Doc("broken", "\n".join([*utf8, *euc, prose]))
+    named = Doc("named", "\n".join(["by " + utf8[0][:12], "Café São Paulo の informação", prose]))
+    result = stage.process([broken, named])
+    assert [r.reason for r in result.rejected] == ["doc.mojibake"]
+    assert [d.id for d in result.kept] == ["named"]
+    assert prose in result.kept[0].text

@@ -22,6 +22,7 @@ from cleaning.rules.linefeatures import DocLines, Keywords, LineStats, feature_n
 from cleaning.rules.linescan import Scanned
 from cleaning.rules.metrics import LINE_END_CHARS, DocView
 from cleaning.rules.models import Model, rule_codes
+from cleaning.rules.mojibake import mojibake_chars
 from cleaning.rules.pagefeatures import page_feature_matrix, page_feature_names
 from cleaning.rules.prefilter import PatternSet
 from cleaning.rules.ruleset import PAGE_METRICS, DocRule, LineRule, RuleSet
@@ -43,7 +44,7 @@ class Analysis:
     text: str  # the kept lines
     verdicts: list[Verdict]
     p_line: np.ndarray | None = None  # P(boilerplate) per line from the line model (1 where a rule removed it)
-    page: dict[str, float] = field(default_factory=dict)  # page metrics: boilerplate_share, prose_chars, page_model
+    page: dict[str, float] = field(default_factory=dict)  # boilerplate_share, prose_chars, mojibake_chars, page_model…
 
     @property
     def p_page(self) -> float | None:
@@ -365,7 +366,8 @@ PROSE_PIECE_CHARS = 8  # a shorter line counts when it is a piece of a wrapped s
 def page_metrics(
     lines: list[str], keep: np.ndarray, template_pages: np.ndarray | None = None, site_pages: int = 0
 ) -> dict[str, float]:
-    """How much of the page the line rules removed, and how much prose is left; with `template_pages`
+    """How much of the page the line rules removed, how much prose is left, and how many mis-decoded
+    characters the whole page held (removed lines too: `mojibake`); with `template_pages`
     (per line, the site's distinct pages sharing its template) and `site_pages` > 0, the share of the
     kept characters whose template is on at least `site_pages` pages of the site, and the prose
     characters left outside such lines (the page's own prose)."""
@@ -384,7 +386,11 @@ def page_metrics(
         if shared is not None and shared[i]:
             templated += n
             templated_prose += n if is_prose else 0
-    out = {"boilerplate_share": removed / total if total else 0.0, "prose_chars": float(prose)}
+    out = {
+        "boilerplate_share": removed / total if total else 0.0,
+        "prose_chars": float(prose),
+        "mojibake_chars": float(mojibake_chars("\n".join(lines))),
+    }
     if shared is not None:
         kept = total - removed
         out["templated_share"] = templated / kept if kept else 0.0
