@@ -147,6 +147,9 @@ def test_partitions_follow_the_spill_size_and_do_not_change_any_count(tmp_path: 
         assert np.array_equal(value, results["auto"][2][key]) and np.array_equal(value, results["fixed"][2][key])
     # FOOTER on all 6 pages of a site, PROSE[0] on 2, PROSE[3] on 1 (a line on one page is not counted)
     assert results["one"][2]["site_share"].tolist()[:4] == [1.0, pytest.approx(2 / 6), 0.0, 0.0]
+    # every site has FOOTER and PROSE[0] (each found in its own partition's table); the last line none
+    host_share = results["fixed"][2]["host_share"].reshape(5, 4)
+    assert (host_share[:, :2] > 0).all() and (host_share[:, 3] == 0).all()
 
 
 def test_tables_of_an_older_layout_are_one_clear_error(tmp_path: Path) -> None:

@@ -256,6 +256,28 @@ class CorpusLineStats(LineStats):
         i = np.minimum(np.searchsorted(table, keys), table.size - 1)
         return np.where(table[i] == keys, counts[i], 0).astype(np.float32)
 
+    def _lookup_spread(self, kind: str, parts: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """`_lookup` for keys of many partitions at once: one binary search per key within its own
+        partition's slice of the joined table, all keys a step at a time. A loop over the partitions
+        present would cost a pass over the batch per partition, and a terabyte has thousands of them
+        (partitions follow the data size)."""
+        all_keys, all_counts, starts = self._tables[kind]
+        if keys.size == 0 or all_keys.size == 0:
+            return np.zeros(keys.size, dtype=np.float32)
+        lo, end = starts[parts], starts[parts + 1]
+        hi = end.copy()
+        for _ in range(int(np.max(hi - lo)).bit_length()):  # bisect_left: first slot whose key >= the key
+            active = lo < hi
+            if not active.any():
+                break
+            mid = (lo + hi) >> 1
+            right = active & (all_keys[np.where(active, mid, 0)] < keys)
+            lo = np.where(right, mid + 1, lo)
+            hi = np.where(active & ~right, mid, hi)
+        slot = np.minimum(lo, all_keys.size - 1)
+        found = (lo < end) & (all_keys[slot] == keys)
+        return np.where(found, all_counts[slot], 0).astype(np.float32)
+
     def _host_pages(self, hh: np.uint64) -> tuple[int, float]:
         part = int(self._part(hh))
         return part, float(self._lookup("hosts", part, np.array([hh], dtype=np.uint64))[0])
@@ -287,11 +309,7 @@ class CorpusLineStats(LineStats):
                         template[t_idx[lo:hi]] = np.minimum(found / pages, 1.0)
                         template_pages[t_idx[lo:hi]] = found
             offset = end
-        counts = np.zeros(n, dtype=np.float32)
-        parts = self._part(hashes).astype(np.int64)
-        for p in np.unique(parts).tolist():
-            sel = parts == p
-            counts[sel] = self._lookup("lines", p, hashes[sel])
+        counts = self._lookup_spread("lines", self._part(hashes).astype(np.int64), hashes)
         return {
             "site_share": site,
             "site_pages": site_pages,

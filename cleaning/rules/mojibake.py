@@ -24,6 +24,11 @@ _CP1252 += "\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122"
 _MOJIBAKE = re.compile(f"[\u00e3-\u00e9][\u0080-\u00bf{_CP1252}]|[\u00a1\u00a4\u00a5][\u00a1-\u00fe]")
 
 
+_LEADS = "ãäåæçèé¡¤¥"  # a page without any of these has none; one substring search each is 4x faster
+
+
 def mojibake_chars(text: str) -> int:
     """How many mis-decoded Japanese characters the text holds (see the module docstring)."""
+    if not any(c in text for c in _LEADS):
+        return 0
     return len(_MOJIBAKE.findall(text))
