@@ -92,6 +92,11 @@ def run_pipeline(inputs: Path, out: Path) -> dict[str, Any]:
     if training and "tokenize" in stages:  # sentencepiece's training: capped by tokenize.sample_mb
         stages["tokenize"]["tokenizer_training_s"] = training["seconds"]
         stages["tokenize"]["tokenizer_sample_mb"] = round(training["bytes"] / 1e6, 1)
+    pairs = next(iter(out.glob("*-dedup/_prepare/artifacts/dedup.json")), None)
+    if pairs and "dedup" in stages:  # how much work the corpus-wide step had: its cost per candidate pair
+        found = json.loads(pairs.read_text())
+        stages["dedup"]["candidate_pairs"] = found.get("candidate_pairs", 0)
+        stages["dedup"]["exact_pairs"] = found.get("exact_pairs", 0)
     return {
         "wall_s": round(time.perf_counter() - started, 1),
         "stages": stages,
@@ -199,6 +204,16 @@ def _size_tables(results: dict[str, Any]) -> list[str]:
     for size, run in zip(sizes, results["runs"], strict=True):
         disk = run["peak_disk_mb"]
         lines.append(f"| {size:g} | {run['wall_s']} | {disk} | {disk / size:.2f} | {run['peak_files']} |")
+    dedup = [r["stages"].get("dedup", {}) for r in results["runs"]]
+    if all("candidate_pairs" in d for d in dedup):
+        lines += [
+            "",
+            "Dedup's corpus-wide step against the pairs it had to resolve (candidate / exact-copy pairs): "
+            + " / ".join(
+                f"{d['corpus_wide_s']:.1f} s for {d['candidate_pairs']:,} / {d['exact_pairs']:,}" for d in dedup
+            )
+            + ".",
+        ]
     trained = [r["stages"].get("tokenize", {}) for r in results["runs"]]
     if all("tokenizer_training_s" in t for t in trained):
         lines += [
