@@ -22,8 +22,6 @@ import re
 _CP1252 = "\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201e"
 _CP1252 += "\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122"
 _MOJIBAKE = re.compile(f"[\u00e3-\u00e9][\u0080-\u00bf{_CP1252}]|[\u00a1\u00a4\u00a5][\u00a1-\u00fe]")
-
-
 _LEADS = "ãäåæçèé¡¤¥"  # a page without any of these has none; one substring search each is 4x faster
 
 

@@ -30,12 +30,12 @@ BLOCKS = {
 OPTIONAL_PARAMS = {"needs_boilerplate", "sentence_pieces", "continues"}  # the line model's: off when absent
 WORD_METRICS = {"word_char_ratio", "word_hits_per_kchar", "word_line_ratio"}
 # Measured on the whole page by the engine, not on the kept text alone: the page model's P(junk)
-# (a trained model named in the rule's `model:`), the share of the page's characters the line rules
-# removed, the characters of prose left (kept lines that end like a sentence or are long), the
-# mis-decoded Japanese characters over all its lines (`mojibake`), and the
-# share of the kept characters in lines whose template (names masked) is on `site_pages` distinct
-# pages of the site (one text repeated with a city or temple name swapped in: doorway pages), and the
-# prose characters outside such lines (the page's own prose).
+# (a trained model named in the rule's `model:`); the share of the page's characters the line rules
+# removed; the characters of prose left (kept lines that end like a sentence or are long); the
+# mis-decoded Japanese characters over all its lines, removed ones too (`mojibake`); the share of the
+# kept characters in lines whose template (names masked) is on `site_pages` distinct pages of the
+# site (one text repeated with a city or temple name swapped in: doorway pages); and the prose
+# characters outside such lines (the page's own prose).
 PAGE_METRICS = {
     "page_model",
     "boilerplate_share",
