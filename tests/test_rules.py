@@ -57,6 +57,10 @@ def test_a_new_pattern_rule_needs_no_code(tmp_path: Path) -> None:
         (("pattern: '(?:本文へ", "pattern: '(?:本文へ("), "bad pattern"),
         (("  - id: widget.login\n", "  - id: widget.share\n"), "rule ids used twice"),
         (("block: {type: short_run, min_run: 6, max_chars: 20}", "block: {type: short_run, min_run: 6}"), "takes"),
+        (
+            ("block: {type: short_run, min_run: 6, max_chars: 20}", "after_model: true\n    block: {type: short_run}"),
+            "after_model is true or false, for lines and pattern rules",
+        ),
     ],
 )
 def test_broken_rule_files_are_clear_errors(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
@@ -257,3 +261,33 @@ def test_a_page_that_held_mojibake_is_rejected_even_after_its_garbled_lines_are_
     assert [r.reason for r in result.rejected] == ["doc.mojibake"]
     assert [d.id for d in result.kept] == ["named"]
     assert prose in result.kept[0].text
+
+
+def test_a_rule_applied_after_the_model_removes_its_own_lines_and_changes_no_decision() -> None:
+    """meta.date runs last (`after_model: true`), on the text every decision was made on: with it or
+    without it the line model's scores, the page metrics and every document verdict are the same, and
+    only its date lines leave the output. A page left with nothing but dates is rejected as all lines
+    removed."""
+    import numpy as np
+
+    from cleaning.document import Doc
+    from cleaning.stages.rules import Rules, RulesConfig
+
+    with_rule, without = RulesEngine(RULES), RulesEngine(load_rules(disable=["meta.date"]))
+    dates = ["2023年6月6日", "[2011-04-10-1]", "7月29日(月)"]
+    arts = TEXTS["articles"]
+    menu = ["ホーム", "会社概要", "サービス", "採用情報", "お問い合わせ", "アクセス"]
+    for lines in (
+        [*menu, arts[0], dates[0], arts[1], dates[1], arts[2], dates[2], "© 2023 山中工務店"],  # the model acts
+        [arts[0], dates[0], arts[1], dates[1], arts[2], dates[2]],  # no page furniture: the model abstains
+    ):
+        a = with_rule.analyse("\n".join(lines), None, all_verdicts=True)
+        b = without.analyse("\n".join(lines), None, all_verdicts=True)
+        assert np.array_equal(a.p_line, b.p_line) and a.page == b.page
+        assert [(v.rule.id, v.value) for v in a.verdicts] == [(v.rule.id, v.value) for v in b.verdicts]
+        fired = [j for j, (x, y) in enumerate(zip(a.removed_by, b.removed_by, strict=True)) if x != y]
+        assert all(a.removed_by[j] == "meta.date" and b.removed_by[j] is None for j in fired)
+        assert a.text == "\n".join(line for line in b.text.split("\n") if line not in dates)
+    assert [lines[j] for j in fired] == dates, "on the clean page the dates are kept by all else"
+    only_dates = Rules(RulesConfig()).process([Doc("d", "2023年6月6日\n2023年6月7日")])
+    assert [r.reason for r in only_dates.rejected] == ["rules.all_lines_removed"]

@@ -278,12 +278,16 @@ def simulate(
         keep = kept_lines(ts, i, p_line, line_t, rules)
         kept = "\n".join(s for s, k in zip(page.lines, keep, strict=True) if k)
         reason = ""
-        if not kept.strip():
-            reason = "rules.all_lines_removed"
-        else:
+        if kept.strip():
             metrics = {**page_metrics_of(ts, i, keep), "page_model": float(p_page[i])}
             failed = [v for v in engine.judge(DocView(kept), page=metrics) if v.failed]
             reason = failed[0].rule.id if failed else ""
+            removed: list[str | None] = [None if k else "" for k in keep.tolist()]
+            if engine.remove_last([s.strip() for s in page.lines], removed):  # as the engine: last, on the output
+                keep = np.array([r is None for r in removed], dtype=bool)
+                kept = "\n".join(s for s, k in zip(page.lines, keep, strict=True) if k)
+        if not kept.strip():
+            reason = "rules.all_lines_removed"
         n_raw = len(page.label.labels)
         chars = [0] * n_raw
         kept_raw = [False] * n_raw

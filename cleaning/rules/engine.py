@@ -64,10 +64,11 @@ class RulesEngine:
         self.rules = rules
         self.stats = stats or LineStats()
         self._exact: dict[str, str] = {}
-        for rule in rules.line_rules:
+        before = [r for r in rules.line_rules if not r.after_model]
+        for rule in before:
             for line in rule.lines:
                 self._exact.setdefault(line, rule.id)
-        patterns = [r for r in rules.line_rules if r.pattern is not None]
+        patterns = [r for r in before if r.pattern is not None]
         self._pattern_ids = [r.id for r in patterns]
         # The stage's hot loop: a line is tried only against the patterns whose max_chars admits it
         # and whose necessary text it holds (most lines hold none).
@@ -75,6 +76,9 @@ class RulesEngine:
         self._blocks = [r for r in rules.line_rules if r.block and r.block not in ("line_model", "page_repeated")]
         # applied to the lines the line model keeps: what is repeated is judged on what is left
         self._after_model = [r for r in rules.line_rules if r.block == "page_repeated"]
+        # `after_model` rules: applied last, to the text every decision was made on; they remove their
+        # own lines from the output and change nothing else (the models see what they were trained on)
+        self._last = [r for r in rules.line_rules if r.after_model]
         self._memo: dict[str, str | None] = {}  # nav lines recur across pages: most lookups hit
         self.keywords = Keywords(rules.keywords)
         self.line_names = feature_names(self.keywords.names)
@@ -130,6 +134,16 @@ class RulesEngine:
                     removed[i] = rule.id
         return removed
 
+    def remove_last(self, lines: list[str], removed: list[str | None]) -> bool:
+        """The `after_model` rules on the stripped lines still kept (`removed` is updated); whether any fired."""
+        fired = False
+        for rule in self._last:
+            left = [j for j, r in enumerate(removed) if r is None]
+            for k in self._block_hits(rule, [lines[j] for j in left], None):
+                removed[left[k]] = rule.id
+                fired = True
+        return fired
+
     def _block_hits(
         self, rule: LineRule, lines: list[str], host: str | None, site: tuple[np.ndarray, float] | None = None
     ) -> list[int]:
@@ -141,6 +155,13 @@ class RulesEngine:
             return separator_trails(lines, p["separators"], p["lead_separators"], p["max_chars"])
         if rule.block == "page_repeated":
             return page_repeats(lines, rule.params["min_chars"])
+        if rule.after_model:
+            limit = rule.max_chars or _UNLIMITED
+            return [
+                i
+                for i, s in enumerate(lines)
+                if s in rule.lines or (rule.pattern is not None and len(s) <= limit and rule.pattern.fullmatch(s))
+            ]
         if rule.block == "site_repeated":
             share, pages = site if site is not None else self.stats.site_share(host, lines)
             if pages < rule.params["min_pages"]:
@@ -203,8 +224,10 @@ class RulesEngine:
                 )
                 for i, score in zip(judged, self.page_model.predict(rows[judged]), strict=True):
                     analyses[i].page["page_model"] = float(score)
-        for a, view in zip(analyses, views, strict=True):
+        for a, view, d in zip(analyses, views, docs_lines, strict=True):
             a.verdicts = self.judge(view, all_verdicts, a.page)
+            if self._last and self.remove_last(d.lines, a.removed_by):
+                a.text = "\n".join(line for line, r in zip(a.lines, a.removed_by, strict=True) if r is None)
         return analyses
 
     def _score_lines(
