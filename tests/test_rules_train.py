@@ -93,3 +93,25 @@ def test_training_needs_labelled_pages_in_the_run(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 2 and "error:" in result.stderr
+
+
+def test_training_sees_page_repeated_as_the_stage_does() -> None:
+    """The page model learns from the lines the stage shows it: later copies of a repeated line go
+    (page.repeated, judged on what the line model keeps) before the page features, in training too."""
+    import numpy as np
+
+    from cleaning.evaluation.train import LabelledPage, build, kept_lines
+    from cleaning.pagelabels import PageLabel
+    from cleaning.rules.linefeatures import LineStats
+
+    rules = load_rules()
+    notice = "このサイトは眼と眼鏡の役に立つ情報をお届けするポータルサイトです。"
+    body = "レンズは度数と用途で選びます。近くを見る時間が長い方には中近両用が向いています。"
+    lines = ["遠近両用レンズの選び方", notice, body, notice]
+    label = PageLabel("p1", "NCCC", "KEEP", "test:1", text="\n".join(lines))
+    page = LabelledPage(label, None, lines, list(range(4)), "NCCC")
+    ts = build([page], rules, LineStats())
+    keep = kept_lines(ts, 0, np.zeros(4), 0.35, rules)
+    assert keep.tolist() == [True, True, True, False], "the second copy of the notice goes"
+    engine = RulesEngine(rules, models=False)
+    assert engine.analyse("\n".join(lines), None).removed_by == [None, None, None, "page.repeated"]

@@ -30,7 +30,7 @@ from cleaning.evaluation.runread import open_run, rebuild_stages
 from cleaning.evaluation.score import score
 from cleaning.hosts import host_of
 from cleaning.pagelabels import PageLabel
-from cleaning.rules.engine import RulesEngine, model_removals, page_metrics, with_boilerplate
+from cleaning.rules.engine import RulesEngine, model_removals, page_metrics, page_repeats, with_boilerplate
 from cleaning.rules.linefeatures import CATEGORICAL, DocLines, Keywords, LineStats, feature_names, line_features
 from cleaning.rules.linescan import Scanned
 from cleaning.rules.linestats import CorpusLineStats, count_lines
@@ -185,14 +185,20 @@ def page_targets(ts: TrainingSet) -> tuple[np.ndarray, np.ndarray]:
 
 
 def kept_lines(ts: TrainingSet, i: int, p_line: np.ndarray, threshold: float, rules: RuleSet) -> np.ndarray:
-    """Page i's lines the rules and the line model keep, as the engine decides them."""
+    """Page i's lines the rules and the line model keep, as the engine decides them: `page.repeated`
+    judged on what the model keeps, before the page features and the document rules."""
     page = ts.pages[i]
     free = np.array([r is None for r in page.removed], dtype=bool)
     rule = next((r for r in rules.line_rules if r.block == "line_model"), None)
     pieces = int(rule.params.get("sentence_pieces", 0)) if rule else 0
     continues = rule.params.get("continues") if rule else None
     lo, hi = np.searchsorted(ts.page_of, [i, i + 1])
-    return free & ~model_removals(page.lines, free, p_line[lo:hi], threshold, pieces, continues)
+    keep = free & ~model_removals(page.lines, free, p_line[lo:hi], threshold, pieces, continues)
+    for repeated in (r for r in rules.line_rules if r.block == "page_repeated"):
+        left = np.flatnonzero(keep)
+        hits = page_repeats([page.lines[j].strip() for j in left.tolist()], repeated.params["min_chars"])
+        keep[left[hits]] = False
+    return keep
 
 
 def page_matrix(ts: TrainingSet, p_line: np.ndarray, threshold: float, rules: RuleSet) -> np.ndarray:
