@@ -68,7 +68,8 @@ def main() -> None:
             count_lines([shard], out, partitions=parts)
             counted = time.perf_counter() - start
             stats = CorpusLineStats(out)
-            stats.lookup(*(lambda d, s: (d, s.hashes, s.templates, s.has_template))(*batches[0]))  # warm
+            docs, sc = batches[0]
+            stats.lookup(docs, sc.hashes, sc.templates, sc.has_template)  # warm the memory maps
             start = time.perf_counter()
             for docs, sc in batches:
                 stats.lookup(docs, sc.hashes, sc.templates, sc.has_template)

@@ -138,10 +138,13 @@ class RulesEngine:
         """The `after_model` rules on the stripped lines still kept (`removed` is updated); whether any fired."""
         fired = False
         for rule in self._last:
-            left = [j for j, r in enumerate(removed) if r is None]
-            for k in self._block_hits(rule, [lines[j] for j in left], None):
-                removed[left[k]] = rule.id
-                fired = True
+            limit = rule.max_chars or _UNLIMITED
+            for j, s in enumerate(lines):
+                if removed[j] is None and (
+                    s in rule.lines or (rule.pattern is not None and len(s) <= limit and rule.pattern.fullmatch(s))
+                ):
+                    removed[j] = rule.id
+                    fired = True
         return fired
 
     def _block_hits(
@@ -155,13 +158,6 @@ class RulesEngine:
             return separator_trails(lines, p["separators"], p["lead_separators"], p["max_chars"])
         if rule.block == "page_repeated":
             return page_repeats(lines, rule.params["min_chars"])
-        if rule.after_model:
-            limit = rule.max_chars or _UNLIMITED
-            return [
-                i
-                for i, s in enumerate(lines)
-                if s in rule.lines or (rule.pattern is not None and len(s) <= limit and rule.pattern.fullmatch(s))
-            ]
         if rule.block == "site_repeated":
             share, pages = site if site is not None else self.stats.site_share(host, lines)
             if pages < rule.params["min_pages"]:

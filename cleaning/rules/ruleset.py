@@ -56,7 +56,7 @@ class LineRule:
     block: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     max_chars: int = 0  # a pattern rule only looks at lines up to this long (0: any)
-    after_model: bool = False  # judged on the lines the line model keeps (see `_line_rule`)
+    after_model: bool = False  # runs last, on the output: removes its lines, changes no decision (`_line_rule`)
     match: list[str] = field(default_factory=list)
     no_match: list[str] = field(default_factory=list)
 
