@@ -255,3 +255,22 @@ def test_chart_labels_are_clipped_by_display_width() -> None:
     wide = clip("domain 2: インフルエンザ 選手")
     assert wide.endswith("…") and wide.startswith("domain 2: インフルエンザ")
     assert clip("漢" * 13) == "漢" * 13 and clip("漢" * 14) == "漢" * 13 + "…"
+
+
+def test_a_small_cluster_of_unrelated_documents_is_still_described() -> None:
+    """Terms must be in two of a cluster's documents when it has two; two documents that share no
+    term are described by their own terms rather than left unnamed."""
+    from cleaning.report.words import distinctive_words
+
+    unrelated = [
+        "温泉旅館の露天風呂に入った。温泉旅館の朝食もおいしかった。",
+        "将棋の名人戦を見た。将棋の解説が面白かった。",
+    ]
+    related = [
+        "株価が上がった。株価の動きを見る。",
+        "株価が下がった。株価の予想は難しい。",
+        "株価と為替の関係。株価を調べる。",
+    ]
+    terms = distinctive_words([unrelated, related])
+    assert terms[0] and all(any(t in d for d in unrelated) for t in terms[0])
+    assert terms[1] and all(sum(t in d for d in related) >= 2 for t in terms[1]), "shared terms come first"

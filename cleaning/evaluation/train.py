@@ -31,6 +31,7 @@ from cleaning.evaluation.score import score
 from cleaning.hosts import host_of
 from cleaning.pagelabels import PageLabel
 from cleaning.rules.engine import RulesEngine, model_removals, page_metrics, page_repeats, with_boilerplate
+from cleaning.rules.lexical import LexicalModel, fit_lexical, ngram_matrix
 from cleaning.rules.linefeatures import CATEGORICAL, DocLines, Keywords, LineStats, feature_names, line_features
 from cleaning.rules.linescan import Scanned
 from cleaning.rules.linestats import CorpusLineStats, count_lines
@@ -44,6 +45,9 @@ LINE_PARAMS = {
     "deterministic": True, "num_threads": 1,
 }  # fmt: skip
 # small trees, few of them: a few hundred pages, and every page of the corpus is scored
+# the lexical line score: n-grams of a line's first and last LEXICAL_CUT characters, hashed into
+# 2**LEXICAL_BITS buckets, logistic regression of strength 1/LEXICAL_C (rules/lexical.py)
+LEXICAL_CUT, LEXICAL_BITS, LEXICAL_C = 20, 18, 1.0
 PAGE_PARAMS = {**LINE_PARAMS, "learning_rate": 0.05, "num_leaves": 7, "min_data_in_leaf": 20, "num_iterations": 100}
 # What is known about pages whatever the labelled sample says: more of the page kept as content, or
 # more prose, never makes it more likely junk; more of it scored as boilerplate never less likely.
@@ -76,6 +80,7 @@ class TrainingSet:
     names: list[str]  # line feature names
     template_pages: np.ndarray  # per line: the site's distinct pages sharing its template
     site_pages: int  # the templated_share rule's page count (0: no such rule)
+    scanned: Scanned  # the lines as `linescan` read them (the lexical score's n-grams come from it)
 
     @property
     def col(self) -> dict[str, int]:
@@ -147,7 +152,40 @@ def build(pages: list[LabelledPage], rules: RuleSet, stats: LineStats) -> Traini
     x = line_features(docs, keywords, stats, sc, corpus)
     page_of = np.repeat(np.arange(len(pages)), [len(p.lines) for p in pages])
     names = feature_names(keywords.names)
-    return TrainingSet(pages, x, page_of, rule_ids, names, corpus["template_pages"], engine.site_pages)
+    return TrainingSet(pages, x, page_of, rule_ids, names, corpus["template_pages"], engine.site_pages, sc)
+
+
+def fill_lexical(ts: TrainingSet, folds: int) -> tuple[LexicalModel, float]:
+    """Out-of-fold lexical scores into the `lexical` column (folds by site: the line model learns
+    from the scores sites never seen get), and the lexical model fitted on every training line,
+    with its out-of-fold AUC."""
+    from sklearn.metrics import roc_auc_score
+
+    free, train, y, w = line_rows(ts)
+    sc = ts.scanned
+    rows = np.flatnonzero(free)
+    ngrams = ngram_matrix(sc.cp, sc.starts, sc.lens, rows, LEXICAL_CUT, LEXICAL_BITS)
+    at = np.full(len(free), -1)
+    at[rows] = np.arange(rows.size)  # line -> its row of `ngrams`
+    hosts = np.array([p.host or f"page:{p.label.id}" for p in ts.pages])
+    out = np.zeros(len(free), dtype=np.float32)
+    for test_pages in _folds(hosts, folds):
+        test = np.isin(ts.page_of, test_pages)
+        fit = train & ~test
+        model = fit_lexical(ngrams[at[fit]], y[fit], w[fit], LEXICAL_CUT, LEXICAL_BITS, LEXICAL_C)
+        scored = np.flatnonzero(test & free)
+        out[scored] = model.score(sc.cp, sc.starts, sc.lens, scored)
+    ts.x[:, ts.col["lexical"]] = out
+    final = fit_lexical(ngrams[at[train]], y[train], w[train], LEXICAL_CUT, LEXICAL_BITS, LEXICAL_C)
+    return final, round(float(roc_auc_score(y[train], out[train])), 4)
+
+
+def apply_lexical(ts: TrainingSet, model: LexicalModel) -> None:
+    """The lexical column of pages no model was trained on, as the stage computes it."""
+    free = np.array([r is None for p in ts.pages for r in p.removed], dtype=bool)
+    rows = np.flatnonzero(free)
+    ts.x[:, ts.col["lexical"]] = 0.0
+    ts.x[rows, ts.col["lexical"]] = model.score(ts.scanned.cp, ts.scanned.starts, ts.scanned.lens, rows)
 
 
 def _folds(groups: np.ndarray, n: int) -> list[np.ndarray]:
@@ -336,6 +374,10 @@ def train_models(
     line_t = float(line_rule.params["threshold"])
     page_t = float(page_rule.max if page_rule.max is not None else 0.5)
     log(f"{len(pages)} pages, {ts.x.shape[0]:,} lines; {folds}-fold cross-validation grouped by site")
+    lexical, lexical_auc = fill_lexical(ts, folds)
+    log(f"lexical line score: out-of-fold AUC {lexical_auc}")
+    if test is not None:
+        apply_lexical(test, lexical)
     p_line, p_page = cross_validate(ts, rules, folds, line_t, log)
     cv = cv_report(ts, rules, p_line, p_page, line_t, page_t)
     _, train, y, w = line_rows(ts)
@@ -367,6 +409,7 @@ def train_models(
         "rules": ts.rule_ids,
         "params": LINE_PARAMS,
         "lines": int(train.sum()),
+        "lexical": {**lexical.describe(), "file": line_rule.params["lexical"], "C": LEXICAL_C, "oof_auc": lexical_auc},
     }
     page_card = {
         **common,
@@ -374,6 +417,7 @@ def train_models(
         "features": page_feature_names(list(rules.words.names)),
         "params": PAGE_PARAMS,
     }
+    lexical.save(rules.directory / line_rule.params["lexical"])
     _write(rules.directory / line_rule.params["model"], line_model, line_card)
     _write(rules.directory / page_rule.model, page_model, page_card)
     cv["seconds"] = round(time.perf_counter() - started, 1)

@@ -106,14 +106,16 @@ def distinctive_words(
     out = []
     for (local, present), size, docs in zip(counted, sizes, clusters, strict=True):
         n_docs = max(1, sum(1 for d in docs if d))
-        need = 2 if n_docs >= 2 else 1  # in two documents at least, when there are two
-        scored = []
+        pool = []
         for term, n in local.most_common(_CANDIDATES):
             rate = n / max(size, 1)
-            lifted = rate > _MIN_LIFT * freq[term] / total
-            if n >= 2 and present[term] >= need and lifted and spread[term] <= too_common:
+            if n >= 2 and rate > _MIN_LIFT * freq[term] / total and spread[term] <= too_common:
                 score = rate * math.log1p(mean_size / freq[term]) * present[term] / n_docs
-                scored.append((score, term))
+                pool.append((score, term, present[term]))
+        # in two documents at least, when there are two; a small cluster of unrelated documents shares
+        # no term, and is then described by its documents' own terms rather than left unnamed
+        need = 2 if n_docs >= 2 else 1
+        scored = [(sc, t) for sc, t, docs_with in pool if docs_with >= need] or [(sc, t) for sc, t, _ in pool]
         chosen: list[str] = []
         for _, term in sorted(scored, key=lambda item: (-item[0], item[1])):
             term = _longest(term, local)

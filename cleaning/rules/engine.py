@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cleaning.hosts import host_of
+from cleaning.rules.lexical import LexicalModel
 from cleaning.rules.linefeatures import DocLines, Keywords, LineStats, feature_names, line_features
 from cleaning.rules.linescan import Scanned
 from cleaning.rules.metrics import LINE_END_CHARS, DocView
@@ -86,9 +87,11 @@ class RulesEngine:
         model_rules = [r for r in rules.line_rules if r.block == "line_model"]
         self.line_rule = model_rules[0] if model_rules else None
         self.line_model: Model | None = None
+        self.lexical: LexicalModel | None = None
         self._codes = {r.id: 0 for r in rules.line_rules}
         if self.line_rule is not None and models:
             self.line_model = Model(rules.directory / self.line_rule.params["model"], self.line_names)
+            self.lexical = LexicalModel.load(rules.directory / self.line_rule.params["lexical"], self.line_model.card)
             self._codes = rule_codes(self.line_model.card, [r.id for r in rules.line_rules])
         page_rules = [r for r in rules.doc_rules if r.metric == "page_model"]
         self.page_model: Model | None = None
@@ -239,10 +242,14 @@ class RulesEngine:
         codes = self._codes
         for d, rem in zip(docs_lines, removed, strict=True):
             d.rules = [codes[r] if r else 0 for r in rem]
-        x = line_features(docs_lines, self.keywords, self.stats, scanned, corpus)
-        flat_removed = np.array([r is not None for rem in removed for r in rem], dtype=bool).reshape(x.shape[0])
-        p = np.ones(x.shape[0])
+        flat_removed = np.array([r is not None for rem in removed for r in rem], dtype=bool).reshape(scanned.lens.size)
         todo = np.flatnonzero(~flat_removed)
+        lexical = None
+        if self.lexical is not None:
+            lexical = np.zeros(flat_removed.size, dtype=np.float32)
+            lexical[todo] = self.lexical.score(scanned.cp, scanned.starts, scanned.lens, todo)
+        x = line_features(docs_lines, self.keywords, self.stats, scanned, corpus, lexical)
+        p = np.ones(x.shape[0])
         p[todo] = self.line_model.predict(x[todo]) if self.line_model is not None else 0.0
         if self.line_rule is not None and self.line_rule.params.get("needs_boilerplate"):
             p[~flat_removed & ~with_boilerplate(x[:, self._col["site_share"]], flat_removed, removed)] = 0.0

@@ -14,7 +14,9 @@ shifted arrays masked at document boundaries. A line is described by:
   before the first or after the last prose line, run of short lines around it, of lines opening
   with the same character, of title-like lines, repeats in the page (never the page's size);
 - how common it is: on how many pages of its site, on how many sites, how many pages of its site
-  share its template (`LineStats`).
+  share its template (`LineStats`);
+- its wording: a linear score over character n-grams of its two ends (`lexical.py`), given by the
+  caller (the engine scores the lines no rule removed; training fills it out of fold).
 """
 
 from __future__ import annotations
@@ -110,12 +112,13 @@ _BASE = ["chars", "end_sentence", "rule_any", "hira"]
 CONTEXT = [f"n{k}_{name}" for k in (-2, -1, 1, 2) for name in _BASE]
 CONTEXT += [f"w3_{name}" for name in _BASE] + ["w7_end_sentence", "w7_rule_any", "w7_kw_sum"]
 CORPUS = ["site_share", "site_pages", "host_share", "template_share"]
+LEXICAL = ["lexical"]
 CATEGORICAL = ["rule"]
 
 
 def feature_names(keyword_families: Sequence[str]) -> list[str]:
     """Column names of `line_features`, in order (the keyword families come from the rules folder)."""
-    return OWN + [f"kw_{name}" for name in keyword_families] + POSITION + CONTEXT + CORPUS
+    return OWN + [f"kw_{name}" for name in keyword_families] + POSITION + CONTEXT + CORPUS + LEXICAL
 
 
 def _shift(values: np.ndarray, k: int, doc_of: np.ndarray, fill: float) -> np.ndarray:
@@ -198,10 +201,12 @@ def line_features(
     stats: LineStats | None = None,
     scanned: Scanned | None = None,
     corpus: dict[str, np.ndarray] | None = None,
+    lexical: np.ndarray | None = None,
 ) -> np.ndarray:
     """A float32 matrix (column-major): one row per line of every document (in order), one column per
     `feature_names(keywords.names)`. `scanned`: the same lines already scanned (`linescan`);
-    `corpus`: their `LineStats.lookup`, when the caller has it."""
+    `corpus`: their `LineStats.lookup`, when the caller has it; `lexical`: every line's
+    `LexicalModel.score` (0 when not given)."""
     stats = stats or LineStats()
     names = feature_names(keywords.names)
     lines = [line for d in docs for line in d.lines]
@@ -315,4 +320,5 @@ def line_features(
     for name, values in (corpus or stats.lookup(docs, hashes, templates, has_template)).items():
         if name in col:
             put(name, values)
+    put("lexical", 0.0 if lexical is None else lexical)
     return out

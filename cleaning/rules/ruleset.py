@@ -25,7 +25,7 @@ BLOCKS = {
     "separator_trail": {"separators", "lead_separators", "max_chars"},
     "site_repeated": {"min_pages", "min_share"},
     "page_repeated": {"min_chars"},
-    "line_model": {"model", "threshold", "needs_boilerplate", "sentence_pieces", "continues"},
+    "line_model": {"model", "lexical", "threshold", "needs_boilerplate", "sentence_pieces", "continues"},
 }
 OPTIONAL_PARAMS = {"needs_boilerplate", "sentence_pieces", "continues"}  # the line model's: off when absent
 WORD_METRICS = {"word_char_ratio", "word_hits_per_kchar", "word_line_ratio"}
