@@ -44,10 +44,10 @@ LINE_PARAMS = {
     "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "num_iterations": 150, "verbose": -1, "seed": 1,
     "deterministic": True, "num_threads": 1,
 }  # fmt: skip
-# small trees, few of them: a few hundred pages, and every page of the corpus is scored
 # the lexical line score: n-grams of a line's first and last LEXICAL_CUT characters, hashed into
 # 2**LEXICAL_BITS buckets, logistic regression of strength 1/LEXICAL_C (rules/lexical.py)
 LEXICAL_CUT, LEXICAL_BITS, LEXICAL_C = 20, 18, 1.0
+# small trees, few of them: a few hundred pages, and every page of the corpus is scored
 PAGE_PARAMS = {**LINE_PARAMS, "learning_rate": 0.05, "num_leaves": 7, "min_data_in_leaf": 20, "num_iterations": 100}
 # What is known about pages whatever the labelled sample says: more of the page kept as content, or
 # more prose, never makes it more likely junk; more of it scored as boilerplate never less likely.
