@@ -32,7 +32,7 @@ _UNIGRAM = np.uint64(1 << 43)  # marks a unigram key; a bigram key is (a << 21) 
 
 @numba.njit(cache=True, nogil=True)
 def _sorted_keys(cp, start, length, cut, mask, tokens, keys):  # pragma: no cover - compiled
-    """The line's n-gram keys, sorted (equal keys adjacent), in keys[:k]; returns k."""
+    """The line's n-gram keys, sorted, in keys[:k]; returns k."""
     if length <= 2 * cut:
         m = length
         for j in range(m):
@@ -55,6 +55,23 @@ def _sorted_keys(cp, start, length, cut, mask, tokens, keys):  # pragma: no cove
 
 
 @numba.njit(cache=True, nogil=True)
+def _counted(cp, start, length, cut, mask, tokens, keys, counts):  # pragma: no cover - compiled
+    """The line's distinct n-gram keys in keys[:m] with their counts in counts[:m]; returns m."""
+    k = _sorted_keys(cp, start, length, cut, mask, tokens, keys)
+    m = 0
+    run = 1
+    for j in range(1, k + 1):
+        if j < k and keys[j] == keys[j - 1]:
+            run += 1
+            continue
+        keys[m] = keys[j - 1]  # m < j: overwrites only keys already counted
+        counts[m] = run
+        m += 1
+        run = 1
+    return m
+
+
+@numba.njit(cache=True, nogil=True)
 def _ngrams(cp, starts, lens, rows, cut, mask):  # pragma: no cover - compiled
     n = rows.size
     cap = 0
@@ -65,23 +82,17 @@ def _ngrams(cp, starts, lens, rows, cut, mask):  # pragma: no cover - compiled
     values = np.empty(cap, dtype=np.float32)
     tokens = np.empty(2 * cut + 1, dtype=np.uint64)
     keys = np.empty(4 * cut + 2, dtype=np.uint64)
+    counts = np.empty(4 * cut + 2, dtype=np.float64)
     pos = 0
     for i in range(n):
-        k = _sorted_keys(cp, starts[rows[i]], lens[rows[i]], cut, mask, tokens, keys)
-        start = pos
+        m = _counted(cp, starts[rows[i]], lens[rows[i]], cut, mask, tokens, keys, counts)
         norm = 0.0
-        run = 1
-        for j in range(1, k + 1):
-            if j < k and keys[j] == keys[j - 1]:
-                run += 1
-                continue
-            indices[pos] = np.int64(keys[j - 1])
-            values[pos] = run
-            norm += run * run
+        for j in range(m):
+            norm += counts[j] * counts[j]
+        for j in range(m):
+            indices[pos] = np.int64(keys[j])
+            values[pos] = counts[j] / np.sqrt(norm)
             pos += 1
-            run = 1
-        for j in range(start, pos):
-            values[j] = values[j] / np.sqrt(norm)
         indptr[i + 1] = pos
     return indptr, indices[:pos], values[:pos]
 
@@ -92,19 +103,15 @@ def _scores(cp, starts, lens, rows, cut, mask, weights, intercept):  # pragma: n
     out = np.empty(rows.size, dtype=np.float32)
     tokens = np.empty(2 * cut + 1, dtype=np.uint64)
     keys = np.empty(4 * cut + 2, dtype=np.uint64)
+    counts = np.empty(4 * cut + 2, dtype=np.float64)
     for i in range(rows.size):
-        k = _sorted_keys(cp, starts[rows[i]], lens[rows[i]], cut, mask, tokens, keys)
+        m = _counted(cp, starts[rows[i]], lens[rows[i]], cut, mask, tokens, keys, counts)
         dot = 0.0
         norm = 0.0
-        run = 1
-        for j in range(1, k + 1):
-            if j < k and keys[j] == keys[j - 1]:
-                run += 1
-                continue
-            dot += weights[keys[j - 1]] * run
-            norm += run * run
-            run = 1
-        out[i] = intercept + (dot / np.sqrt(norm) if k else 0.0)
+        for j in range(m):
+            dot += weights[keys[j]] * counts[j]
+            norm += counts[j] * counts[j]
+        out[i] = intercept + (dot / np.sqrt(norm) if m else 0.0)
     return out
 
 
