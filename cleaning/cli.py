@@ -152,11 +152,18 @@ def eval_(
     ] = None,
     top: Annotated[int, typer.Option(help="rows in the 'lost content' and 'surviving boilerplate' tables")] = 15,
     work: Annotated[Optional[Path], typer.Option(help="with an s3:// run: this machine's copy of it")] = None,
+    against: Annotated[
+        Optional[Path],
+        typer.Option(help="another finished run (before a change): each figure's difference, paired over pages"),
+    ] = None,
 ) -> None:
     """Score a run against line-labelled pages: purity, content recall, page precision and recall,
-    boilerplate left; which rules removed content, which boilerplate survived, every page line by line."""
+    boilerplate left, each with a 95% interval over the pages; which rules removed content, which
+    boilerplate survived, every page line by line. With --against, whether the run is clearly better or
+    worse than another on each figure."""
     from cleaning.evaluation.evaluate import evaluate, write_outputs
-    from cleaning.evaluation.views import render_findings, render_page, render_scores
+    from cleaning.evaluation.intervals import compare, intervals
+    from cleaning.evaluation.views import render_comparison, render_findings, render_page, render_scores
 
     folder, _ = _readable(output, work)
     result = evaluate(folder, labels)
@@ -164,11 +171,22 @@ def eval_(
     missing = [page_id for page_id in show or [] if page_id not in by_id]
     if missing:
         raise CleaningError(f"page {missing[0]!r} is not among the scored pages")
-    files = write_outputs(result, dest or folder / "eval")  # first: the files exist even if stdout closes early
+    spans = intervals(result.results)
+    extra: dict[str, Any] = {"intervals_95": {k: [round(lo, 4), round(hi, 4)] for k, (lo, hi) in spans.items()}}
+    diffs, common = [], 0
+    if against is not None:
+        before = evaluate(against, labels)
+        diffs, common = compare(result.results, before.results)
+        if not common:
+            raise CleaningError(f"no labelled page was scored by both {folder} and {against}")
+        extra["against"] = {"run": str(against), "pages": common, "figures": {d.figure: d.as_dict() for d in diffs}}
+    files = write_outputs(result, dest or folder / "eval", extra)  # first: the files exist even if stdout closes
     console = _out()
     for line in result.warnings:
         err.print(f"[yellow]warning[/yellow] {escape(line)}", highlight=False)
-    render_scores(result.scores, console)
+    render_scores(result.scores, console, intervals=spans)
+    if against is not None:
+        render_comparison(diffs, common, str(against), console)
     render_findings(result.results, console, top)
     for page_id in show or []:
         render_page(by_id[page_id], console)

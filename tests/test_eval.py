@@ -133,6 +133,29 @@ def test_cli_writes_json_and_html_and_shows_a_page(scored_run: tuple[Path, Path,
     assert missing.returncode == 2 and "not a run's output folder" in missing.stderr
 
 
+def test_cli_compares_with_a_run_before_a_change(scored_run: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """Without menu.block, menus stay: against that run, purity is clearly better, recall no worse."""
+    corpus, labels, out = scored_run
+    before = tmp_path / "before"
+    opts = RunOptions([str(corpus)], before, use_ray=False, progress=False)
+    overrides = ["rules.disable=[lines.model, doc.page_model, menu.block]"]
+    Runner(load_pipeline(RULES_ONLY, overrides), opts, Console(file=io.StringIO())).run()
+    result = subprocess.run(
+        [sys.executable, "-m", "cleaning", "eval", str(out), str(labels), "--dest", str(tmp_path / "e"),
+         "--against", str(before)],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "95% interval" in result.stdout and "against" in result.stdout
+    data = json.loads((tmp_path / "e" / "eval.json").read_text())
+    lo, hi = data["intervals_95"]["purity"]
+    assert lo <= data["scores"]["purity"] <= hi
+    figures = data["against"]["figures"]
+    assert data["against"]["pages"] == 30
+    assert figures["purity"]["difference"] > 0 and figures["purity"]["verdict"] == "better", figures["purity"]
+    assert figures["content_recall"]["verdict"] != "worse", figures["content_recall"]
+
+
 def test_duplicates_are_left_out_and_unmatched_text_counts_against_purity() -> None:
     page = PageLabel("p", "BCC", "KEEP", "x:1", "ホーム\n本文の一行目です。\n本文の二行目です。")
     normalize = lambda s: [s] if s.strip() else []  # noqa: E731

@@ -85,8 +85,9 @@ def evaluate(output: Path, label_paths: list[Path], log: Callable[[str], None] =
     return Evaluation(output, score(results), results, warnings)
 
 
-def write_outputs(result: Evaluation, dest: Path) -> dict[str, Path]:
-    """eval.json (figures and breakdowns, for comparing runs) and eval.html (every page line by line)."""
+def write_outputs(result: Evaluation, dest: Path, extra: dict | None = None) -> dict[str, Path]:
+    """eval.json (figures and breakdowns, for comparing runs; `extra` entries added to it) and
+    eval.html (every page line by line)."""
     from cleaning.evaluation.score import content_losses, page_outcomes, surviving_boilerplate
     from cleaning.evaluation.views import write_html
     from cleaning.shards import write_json_atomic
@@ -96,6 +97,7 @@ def write_outputs(result: Evaluation, dest: Path) -> dict[str, Path]:
     data = {
         "run": str(result.run),
         "scores": result.scores.as_dict(),
+        **(extra or {}),
         "content_lost_chars": dict(content_losses(result.results).most_common()),
         "page_outcomes": [
             {"verdict": v, "outcome": o, "pages": n} for (v, o), n in sorted(page_outcomes(result.results).items())

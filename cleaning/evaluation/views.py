@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cleaning.evaluation.align import PageResult
+from cleaning.evaluation.intervals import Difference
 from cleaning.evaluation.score import TARGETS, Scores
 
 FIGURES = [
@@ -29,19 +30,45 @@ def _fmt(value: float) -> str:
     return "-" if isinstance(value, float) and math.isnan(value) else f"{value:.3f}".rstrip("0").rstrip(".")
 
 
-def render_scores(scores: Scores, console: Console, title: str = "") -> None:
+def render_scores(
+    scores: Scores, console: Console, title: str = "", intervals: dict[str, tuple[float, float]] | None = None
+) -> None:
+    """The figures against their targets, with their 95% intervals over the labelled pages when given."""
     table = Table(title=title or f"{scores.pages} labelled pages, {scores.pages_kept} kept", title_justify="left")
-    for col in ("figure", "value", "target", ""):
+    columns = ("figure", "value", "95% interval", "target", "") if intervals else ("figure", "value", "target", "")
+    for col in columns:
         table.add_column(col)
     for key, label, op in FIGURES:
         value = getattr(scores, key)
         target = TARGETS[key]
         ok = not math.isnan(value) and (value >= target if op == ">=" else value <= target)
-        table.add_row(label, _fmt(value), f"{op} {target:g}", "[green]ok[/green]" if ok else "[red]below[/red]")
+        row = [label, _fmt(value)]
+        if intervals:
+            row.append(_span(*intervals[key]) if key in intervals else "")
+        table.add_row(*row, f"{op} {target:g}", "[green]ok[/green]" if ok else "[red]below[/red]")
     console.print(table)
     if scores.left_out:
         parts = ", ".join(f"{n} {k}" for k, n in sorted(scores.left_out.items()))
         console.print(f"left out: {parts} (duplicates were judged as their other copy; missing = not in this run)")
+
+
+def _span(low: float, high: float) -> str:
+    return f"{_fmt(low)} – {_fmt(high)}"
+
+
+def render_comparison(diffs: list[Difference], pages: int, other: str, console: Console) -> None:
+    """Each figure of this run against another on the pages both scored, with the 95% interval of the
+    difference (paired over pages) and whether it is a clear change."""
+    table = Table(title=f"against {other}, on the {pages} labelled pages both runs scored", title_justify="left")
+    for col in ("figure", "this run", "other run", "difference", "95% interval", ""):
+        table.add_column(col)
+    style = {"better": "green", "worse": "red"}
+    for d in diffs:
+        verdict = d.verdict
+        shown = f"[{style[verdict]}]{verdict}[/{style[verdict]}]" if verdict in style else verdict
+        span = "-" if math.isnan(d.low) else f"{d.low:+.3f} – {d.high:+.3f}"
+        table.add_row(d.figure, _fmt(d.this), _fmt(d.other), f"{d.this - d.other:+.3f}", span, shown)
+    console.print(table)
 
 
 def render_counter(console: Console, title: str, rows: list[tuple[Any, ...]], columns: tuple[str, ...]) -> None:
