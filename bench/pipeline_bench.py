@@ -32,12 +32,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import unicodedata
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import corpus as bench_corpus  # bench/corpus.py (this script's folder is on sys.path)
+from calibration import calibrate
 from peer_venv import PEERS, peer_python
 from rich.console import Console
 
@@ -61,17 +61,6 @@ def run_pipeline(
 ) -> dict[str, Any]:
     opts = RunOptions(inputs, out, workers=workers, use_ray=use_ray, progress=False)
     return Runner(load_pipeline(pipeline, overrides), opts, Console(file=io.StringIO())).run()
-
-
-def calibrate(seconds: float = 1.0) -> float:
-    """MB/s of a fixed single-core workload (JSON decode + NFKC of Japanese text) on this machine now."""
-    text = "全角ＡＢＣと半角ｶﾀｶﾅ、日本語の文章です。" * 200
-    line = json.dumps({"text": text}, ensure_ascii=False)
-    done, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        unicodedata.normalize("NFKC", json.loads(line)["text"])
-        done += len(line.encode())
-    return round(done / 1e6 / (time.perf_counter() - started), 1)
 
 
 # -- one-time training ------------------------------------------------------------------

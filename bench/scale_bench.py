@@ -8,7 +8,8 @@ worker's peak memory; per run: peak temporary disk under OUTPUT and peak file co
 second). Per stage: the growth exponent of wall time between consecutive sizes (1 = linear).
 The projection to 1 TB on 64 cores takes each stage's time as the larger of a·size^b and a fixed plus
 per-MB cost through the two largest sizes and divides by 32 (64 cores / 2 here); its assumptions are
-written next to it. Results go to
+written next to it. A calibration loop before and after each run (bench/calibration.py) gives this
+machine's speed against a reference, and the projection at the reference speed: comparable across days. Results go to
 bench/results/scale-DATE.{json,md}. Not part of the unit tests: it takes about 10 minutes.
 `--mb` with no sizes runs only the small files (`--mb --small-files 100000`: the 100,000-file check),
 written to bench/results/scale-DATE-small-files.{json,md}.
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import corpus as bench_corpus  # bench/corpus.py (this script's folder is on sys.path)
+from calibration import REFERENCE_MB_PER_S, calibrate
 
 ROOT = Path(__file__).resolve().parent.parent
 TB = 1e6  # MB in a terabyte
@@ -72,9 +74,12 @@ class DiskSampler:
 def run_pipeline(inputs: Path, out: Path) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "cleaning", "run", str(ROOT / "pipelines" / "ja.yaml")]
     cmd += ["--input", str(inputs), "--output", str(out), "--no-progress", "--set", "work.intermediates=delete"]
+    before = calibrate(2.0)
     started = time.perf_counter()
     with DiskSampler(out) as disk:
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = round(time.perf_counter() - started, 1)
+    after = calibrate(2.0)
     if done.returncode:
         raise SystemExit(f"run failed:\n{done.stderr[-3000:]}")
     summary = json.loads((out / "summary.json").read_text())
@@ -99,7 +104,8 @@ def run_pipeline(inputs: Path, out: Path) -> dict[str, Any]:
         stages["dedup"]["candidate_pairs"] = found.get("candidate_pairs", 0)
         stages["dedup"]["exact_pairs"] = found.get("exact_pairs", 0)
     return {
-        "wall_s": round(time.perf_counter() - started, 1),
+        "wall_s": wall,
+        "calibration_mb_per_s": [before, after],
         "stages": stages,
         "peak_disk_mb": round(disk.peak_bytes / 1e6, 1),
         "peak_files": disk.peak_files,
@@ -172,10 +178,20 @@ def projection(sizes: list[float], runs: list[dict[str, Any]], cores: int) -> di
         affine = (t1 - per_mb * s1) + per_mb * TB
         power_hours[stage] = round((power / (64 / cores) + fixed) / 3600, 2)
         hours[stage] = round((max(power, affine) / (64 / cores) + fixed) / 3600, 2)
+    speed = machine_speed([r1, r2])
+    if speed is not None:
+        notes.append(
+            f"this machine ran the calibration loop (bench/calibration.py) at {speed:.2f}x the reference machine's "
+            f"speed around these two runs; at the reference speed the projection is "
+            f"{sum(hours.values()) * speed:.1f} h (a slower day slows every stage alike: under CPU contention "
+            "the rules stage and the loop both ran at 0.49x)"
+        )
     return {
         "hours_by_stage": hours,
         "hours": round(sum(hours.values()), 1),
         "hours_power_law": round(sum(power_hours.values()), 1),
+        "machine_speed": speed,
+        "hours_at_reference_speed": round(sum(hours.values()) * speed, 1) if speed is not None else None,
         "assumptions": [
             f"each stage's wall time is the larger of a*size^b and fixed + per-MB cost, both through the {s1:g} and "
             f"{s2:g} MB runs (b per stage as measured; a*size^b alone gives {sum(power_hours.values()):.1f} h)",
@@ -185,6 +201,13 @@ def projection(sizes: list[float], runs: list[dict[str, Any]], cores: int) -> di
             "memory and disk are not limits (see the peaks: they are measured, not projected)",
         ],
     }
+
+
+def machine_speed(runs: list[dict[str, Any]]) -> float | None:
+    """This machine's speed during the runs as a share of the reference machine's (calibration loop
+    before and after each run); None for results measured without it."""
+    values = [v for r in runs for v in r.get("calibration_mb_per_s", [])]
+    return round(sum(values) / len(values) / REFERENCE_MB_PER_S, 3) if values else None
 
 
 def _sample_cap() -> float:
@@ -256,7 +279,14 @@ def markdown(results: dict[str, Any]) -> str:
     p = results.get("projection")
     if p is None:
         return "\n".join(lines) + "\n"
-    lines += ["", f"Projected 1 TB on 64 cores: **{p['hours']} h** ({p['hours_by_stage']}).", "", "Assumptions:"]
+    lines += ["", f"Projected 1 TB on 64 cores: **{p['hours']} h** ({p['hours_by_stage']})."]
+    if p.get("hours_at_reference_speed") is not None:
+        lines += [
+            "",
+            f"At the reference machine speed (this machine ran at {p['machine_speed']}x of it): "
+            f"**{p['hours_at_reference_speed']} h**.",
+        ]
+    lines += ["", "Assumptions:"]
     lines += [f"- {a}" for a in p["assumptions"]]
     return "\n".join(lines) + "\n"
 
