@@ -154,6 +154,8 @@ def test_cli_compares_with_a_run_before_a_change(scored_run: tuple[Path, Path, P
     assert data["against"]["pages"] == 30
     assert figures["purity"]["difference"] > 0 and figures["purity"]["verdict"] == "better", figures["purity"]
     assert figures["content_recall"]["verdict"] != "worse", figures["content_recall"]
+    html = (tmp_path / "e" / "eval.html").read_text(encoding="utf-8")
+    assert "95% interval" in html and f"Against {before}" in html
 
 
 def test_duplicates_are_left_out_and_unmatched_text_counts_against_purity() -> None:

@@ -125,10 +125,27 @@ def write_html(path: Path, scores: Scores, results: list[PageResult], summary: d
     esc = html.escape
     out = [f"<!doctype html><meta charset=utf-8><title>cleaning eval</title><style>{_CSS}</style>"]
     out.append(f"<h1>cleaning eval: {esc(str(summary.get('run', '')))}</h1>")
-    out.append("<table class=fig><tr><th>figure</th><th>value</th><th>target</th></tr>")
+    spans = summary.get("intervals_95", {})
+    out.append("<table class=fig><tr><th>figure</th><th>value</th><th>95% interval</th><th>target</th></tr>")
     for key, label, op in FIGURES:
-        out.append(f"<tr><td>{esc(label)}</td><td>{_fmt(getattr(scores, key))}</td><td>{op} {TARGETS[key]:g}</td></tr>")
+        span = _span(*spans[key]) if key in spans else ""
+        out.append(
+            f"<tr><td>{esc(label)}</td><td>{_fmt(getattr(scores, key))}</td><td>{span}</td>"
+            f"<td>{op} {TARGETS[key]:g}</td></tr>"
+        )
     out.append("</table>")
+    against = summary.get("against")
+    if against:
+        out.append(f"<h2>Against {esc(against['run'])} ({against['pages']} pages both scored)</h2>")
+        out.append("<table class=fig><tr><th>figure</th><th>this run</th><th>other run</th><th>difference</th>")
+        out.append("<th>95% interval</th><th></th></tr>")
+        for name, d in against["figures"].items():
+            lo, hi = d["interval"]
+            out.append(
+                f"<tr><td>{esc(name)}</td><td>{_fmt(d['this'])}</td><td>{_fmt(d['other'])}</td>"
+                f"<td>{d['difference']:+.3f}</td><td>{lo:+.3f} – {hi:+.3f}</td><td>{esc(d['verdict'])}</td></tr>"
+            )
+        out.append("</table>")
     out.append(
         "<p class=legend><span class=kC>kept content</span><span class=kB>kept boilerplate</span>"
         "<span class=kN>kept neutral</span><span class=rC>removed content</span>"
