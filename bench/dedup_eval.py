@@ -14,6 +14,10 @@ pair (a sparse shingle matrix product, whitespace removed and NFKC as in the pip
   A chain a~b~c with a≁c counts 2 in `ideal_removed` and 1 in `fewest_removals`; pair recall counts
   its pair (b, c) as missed when b goes as a copy of a, so `pairs_resolved` is the recall that
   matters (no pair left) and `fewest_removals` says how many of the removals were needed;
+- pairs found: every pair the stage found at or above the threshold (`dedup.keep_pairs`), exact
+  copies (found as a star around their first copy) closed over their copies: how well it finds
+  pairs, before it chooses survivors; the pairs above count only pairs inside one removal group,
+  and a chain a~b~c whose b goes as a copy of a can never hold the pair (b, c) there;
 - time of the stage (its corpus-wide step dominates), characters per second.
 Writes bench/results/dedup-eval-DATE.{json,md}; no text of ../shared is written anywhere.
 """
@@ -119,6 +123,41 @@ def removals(out: Path) -> list[tuple[int, int]]:
     return [(int(a[1:]), int(b[1:])) for a, b in zip(table["id"].to_pylist(), table["dup_of"].to_pylist(), strict=True)]
 
 
+def found_pairs(out: Path) -> list[tuple[int, int, float]]:
+    """The pairs the stage found (dedup.keep_pairs), as document numbers with their Jaccard."""
+    files = sorted(out.glob("*-dedup/_prepare/artifacts/pairs/*.parquet"))
+    if not files:
+        return []
+    table = pa.concat_tables(pq.read_table(f) for f in files)
+    a, b, j = table["id_a"].to_pylist(), table["id_b"].to_pylist(), table["jaccard"].to_pylist()
+    return [(int(x[1:]), int(y[1:]), float(z)) for x, y, z in zip(a, b, j, strict=True)]
+
+
+def found_scores(found: list[tuple[int, int, float]], truth_pairs: set[tuple[int, int]], same: list[str]) -> dict:
+    """Precision and recall of the pairs found, exact copies (Jaccard 1) closed over their copies."""
+    copies: dict[int, set[int]] = {}
+    for a, b, j in found:
+        if j >= 1.0:
+            group = copies.get(a, {a}) | copies.get(b, {b})
+            for d in group:
+                copies[d] = group
+    pairs = set()
+    for a, b, _ in found:
+        for x in copies.get(a, {a}):
+            for y in copies.get(b, {b}):
+                if x != y:
+                    pairs.add((min(x, y), max(x, y)))
+    for group in {id(g): g for g in copies.values()}.values():
+        pairs.update((x, y) for x in group for y in group if x < y)
+    right = sum(p in truth_pairs or same[p[0]] == same[p[1]] for p in pairs)
+    hit = len(pairs & truth_pairs)
+    return {
+        "found_pairs": len(pairs),
+        "found_precision": round(right / len(pairs), 4) if pairs else None,
+        "found_recall": round(hit / len(truth_pairs), 4) if truth_pairs else None,
+    }
+
+
 def fewest_removals(nodes: list[int], edges: list[tuple[int, int]]) -> tuple[int, bool]:
     """Size of a minimum vertex cover of one connected truth group, and whether it is exact."""
     import itertools
@@ -146,6 +185,7 @@ def score(
     removed: list[tuple[int, int]],
     t: float,
     same: list[str] | None = None,
+    found: list[tuple[int, int, float]] | None = None,
 ) -> dict:
     """`same`: each document's text as compared (NFKC, whitespace removed); an exact copy counts as
     J = 1 even when too short to have a 5-gram (two documents 'GU' share no shingle)."""
@@ -178,6 +218,7 @@ def score(
     left = sum(a not in gone and b not in gone for a, b in truth_pairs)
     return {
         "truth_pairs": len(truth_pairs),
+        **(found_scores(found, truth_pairs, same or []) if found is not None else {}),
         "predicted_pairs": len(predicted),
         "pair_precision": round(hit / len(predicted), 4) if predicted else None,
         "pair_recall": round(hit / len(truth_pairs), 4) if truth_pairs else None,
@@ -213,9 +254,9 @@ def main() -> None:
             entry: dict = {"docs": len(texts), "truth_seconds": round(time.perf_counter() - started, 1)}
             for t in (float(x) for x in args.thresholds.split(",")):
                 out = Path(tmp) / f"{name}-{t}"
-                timing, _ = run_dedup(texts, out, t, args.set)
+                timing, _ = run_dedup(texts, out, t, ["dedup.keep_pairs=true", *args.set])
                 entry[str(t)] = {
-                    **score(len(texts), truth, removals(out), t, compared),
+                    **score(len(texts), truth, removals(out), t, compared, found_pairs(out)),
                     **timing,
                     "chars_per_s": round(timing["chars"] / timing["stage_seconds"]),
                 }

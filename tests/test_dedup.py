@@ -197,6 +197,35 @@ def test_every_removal_is_similar_to_the_kept_document_it_names(tmp_path: Path) 
         assert row["dup_jaccard"] >= 0.8
 
 
+def test_keep_pairs_writes_every_pair_found_with_ids_and_jaccard(tmp_path: Path) -> None:
+    """The chain best ~ middle ~ far: only middle is removed, but both of its pairs were found (and
+    not best-far, under the threshold); exact copies in two files come as a pair of Jaccard 1."""
+    best = random_texts(1)[0]
+    middle, other = edit(best, 24, 1), random_texts(8)[7]
+    far = edit(middle, 24, 2)
+    rows = [{"id": "best", "text": best}, {"id": "middle", "text": middle}, {"id": "far", "text": far}]
+    rows += [{"id": f"other-{i}", "text": t} for i, t in enumerate(random_texts(6)[1:])]
+    inputs = [
+        write_jsonl(tmp_path / "in" / "a.jsonl", [*rows, {"id": "copy-1", "text": other}]),
+        write_jsonl(tmp_path / "in" / "b.jsonl", [{"id": "copy-2", "text": other}]),
+    ]
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text("stages:\n  - stage: normalize\n  - stage: dedup\n    keep_pairs: true\n")
+    run_pipeline(inputs, tmp_path / "out", pipeline)
+    files = sorted((tmp_path / "out").glob("*-dedup/_prepare/artifacts/pairs/*.parquet"))
+    found = {frozenset((r["id_a"], r["id_b"])): r["jaccard"] for f in files for r in pq.read_table(f).to_pylist()}
+    text = {r["id"]: r["text"] for r in rows}
+    assert set(found) == {frozenset(("best", "middle")), frozenset(("middle", "far")), frozenset(("copy-1", "copy-2"))}
+    for pair, jaccard in found.items():
+        a, b = sorted(pair)
+        expected = 1.0 if a.startswith("copy") else exact_jaccard(text[a], text[b])
+        assert jaccard == pytest.approx(expected, abs=1e-6) and jaccard >= 0.8
+    without = tmp_path / "p2.yaml"
+    without.write_text("stages:\n  - stage: normalize\n  - stage: dedup\n")
+    run_pipeline(inputs, tmp_path / "out2", without)
+    assert not list((tmp_path / "out2").glob("*-dedup/_prepare/artifacts/pairs"))
+
+
 def test_every_pair_of_a_bucket_is_compared_and_a_giant_bucket_costs_linear_pairs() -> None:
     from cleaning.dedup.cluster import _bucket_pairs
 

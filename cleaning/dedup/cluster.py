@@ -40,6 +40,7 @@ DOCS = "docs"
 SIGS = "sigs"
 KEYS = "keys"
 EDGES = "edges"
+PAIRS = "pairs"  # with dedup.keep_pairs: the pairs found, in the artifacts
 REMOVALS = "removals"
 
 
@@ -328,6 +329,35 @@ def _bucket_pairs(
     }
     empty = np.empty(0, np.uint64)
     return (np.concatenate(us) if us else empty), (np.concatenate(vs) if vs else empty), giant
+
+
+@dataclass
+class PairsJob:
+    work: Path
+    partition: int  # a reduce partition: EDGES/{p}.npz
+    out: Path  # the stage's artifacts folder: PAIRS/{p}.parquet goes there
+
+
+def write_pairs(job: PairsJob) -> int:
+    """One partition's pairs found at or above the threshold (exact copies as a star around their
+    first copy: Jaccard 1), with document ids: what dedup found, before it chose survivors. Ids are
+    read per shard the pairs touch, so memory follows the partition and the shard size."""
+    with np.load(job.work / EDGES / f"{job.partition:05d}.npz") as e:
+        u, v, jaccard = e["u"], e["v"], e["jaccard"]
+    keys = np.concatenate([u, v])
+    ids = np.empty(keys.size, dtype=object)
+    shard = (keys >> ROW_BITS).astype(np.int64)
+    row = (keys & np.uint64((1 << 32) - 1)).astype(np.int64)
+    for s in np.unique(shard).tolist():
+        table = pq.read_table(job.work / DOCS / f"{s:06d}.parquet", columns=["id"])
+        column = table["id"].to_numpy(zero_copy_only=False)
+        here = shard == s
+        ids[here] = column[row[here]]
+    folder = job.out / PAIRS
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pa.table({"id_a": ids[: u.size].tolist(), "id_b": ids[u.size :].tolist(), "jaccard": jaccard})
+    pq.write_table(table, folder / f"{job.partition:05d}.parquet")
+    return table.num_rows
 
 
 @dataclass

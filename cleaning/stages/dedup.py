@@ -60,6 +60,13 @@ class DedupConfig:
         metadata={"help": "in a larger LSH bucket each document is compared with the next max_bucket - 1 only"},
     )
 
+    keep_pairs: bool = field(
+        default=False,
+        metadata={
+            "help": "also write every pair found at or above the threshold (ids, Jaccard) to the stage's "
+            "artifacts, pairs/*.parquet: to audit dedup or measure it (bench/dedup_eval.py)"
+        },
+    )
     survivor_groups: int = field(
         default=0,
         metadata={
@@ -122,6 +129,9 @@ class Dedup(Stage):
                 for p in range(partitions)
             ]
             reduced = ctx.map(cluster.reduce_partition, reduce_jobs, "find duplicate pairs")
+            if config.keep_pairs:
+                pair_jobs = [cluster.PairsJob(work, p, ctx.workdir) for p in range(partitions)]
+                ctx.map(cluster.write_pairs, pair_jobs, "write the pairs found")
             removal_parts = max(8, len(ctx.shards))
             pairs = sum(r["exact_pairs"] + r["kept"] for r in reduced)
             resolved = survivors.survivors(
