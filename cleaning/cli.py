@@ -162,7 +162,7 @@ def eval_(
     boilerplate survived, every page line by line. With --against, whether the run is clearly better or
     worse than another on each figure."""
     from cleaning.evaluation.evaluate import evaluate, write_outputs
-    from cleaning.evaluation.intervals import compare, intervals
+    from cleaning.evaluation.intervals import compare, flips, intervals
     from cleaning.evaluation.views import render_comparison, render_findings, render_page, render_scores
 
     folder, _ = _readable(output, work)
@@ -179,14 +179,20 @@ def eval_(
         diffs, common = compare(result.results, before.results)
         if not common:
             raise CleaningError(f"no labelled page was scored by both {folder} and {against}")
-        extra["against"] = {"run": str(against), "pages": common, "figures": {d.figure: d.as_dict() for d in diffs}}
+        changed = flips(result.results, before.results)
+        extra["against"] = {
+            "run": str(against),
+            "pages": common,
+            "figures": {d.figure: d.as_dict() for d in diffs},
+            "changed_fate": changed,
+        }
     files = write_outputs(result, dest or folder / "eval", extra)  # first: the files exist even if stdout closes
     console = _out()
     for line in result.warnings:
         err.print(f"[yellow]warning[/yellow] {escape(line)}", highlight=False)
     render_scores(result.scores, console, intervals=spans)
     if against is not None:
-        render_comparison(diffs, common, str(against), console)
+        render_comparison(diffs, common, str(against), console, extra["against"]["changed_fate"])
     render_findings(result.results, console, top)
     for page_id in show or []:
         render_page(by_id[page_id], console)

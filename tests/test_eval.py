@@ -156,6 +156,8 @@ def test_cli_compares_with_a_run_before_a_change(scored_run: tuple[Path, Path, P
     assert figures["content_recall"]["verdict"] != "worse", figures["content_recall"]
     html = (tmp_path / "e" / "eval.html").read_text(encoding="utf-8")
     assert "95% interval" in html and f"Against {before}" in html
+    # the menus change lines, not which pages are kept: no page changed fate
+    assert data["against"]["changed_fate"] == []
 
 
 def test_duplicates_are_left_out_and_unmatched_text_counts_against_purity() -> None:

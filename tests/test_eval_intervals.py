@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cleaning.evaluation.align import PageResult, align_page
-from cleaning.evaluation.intervals import FIGURES, compare, figures, intervals, page_sums
+from cleaning.evaluation.intervals import FIGURES, compare, figures, flips, intervals, page_sums
 from cleaning.evaluation.runread import Fate
 from cleaning.evaluation.score import score
 from cleaning.pagelabels import PageLabel
@@ -85,3 +85,14 @@ def test_only_pages_scored_by_both_runs_are_compared() -> None:
     b[0].status = "duplicate"  # judged as its other copy in one run: not comparable
     assert compare(a, b)[1] == 29
     assert compare(a, [])[1] == 0 and intervals([]) == {}
+
+
+def test_pages_whose_fate_changed_are_listed_with_both_outcomes() -> None:
+    before, after = pages(40, seed=6), pages(40, seed=6)
+    kept = next(r for r in after if r.is_kept)
+    kept.status, kept.reason = "rejected", "rules:doc.page_model"
+    kept.kept = [False] * len(kept.kept)
+    assert flips(before, before) == []
+    assert flips(after, before) == [
+        {"id": kept.page.id, "verdict": kept.page.verdict, "this": "rules:doc.page_model", "other": "kept"}
+    ]

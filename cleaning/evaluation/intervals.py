@@ -142,3 +142,18 @@ def compare(
         low, high = _interval(boot_a[:, k] - boot_b[:, k])
         out.append(Difference(name, float(fa[k]), float(fb[k]), low, high, higher))
     return out, len(common)
+
+
+def flips(this: list[PageResult], other: list[PageResult]) -> list[dict[str, str]]:
+    """Pages both runs scored whose fate differs (kept in one, rejected in the other), with their
+    verdict and each run's outcome: what to read after a change, since page decisions move with
+    any retraining."""
+    theirs = {r.page.id: r for r in other if r.status in ("kept", "rejected")}
+    out = []
+    for r in this:
+        o = theirs.get(r.page.id)
+        if o is None or r.status not in ("kept", "rejected") or r.is_kept == o.is_kept:
+            continue
+        outcome = lambda x: "kept" if x.is_kept else (x.reason or x.status)  # noqa: E731
+        out.append({"id": r.page.id, "verdict": r.page.verdict, "this": outcome(r), "other": outcome(o)})
+    return out

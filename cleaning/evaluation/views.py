@@ -56,9 +56,12 @@ def _span(low: float, high: float) -> str:
     return f"{_fmt(low)} – {_fmt(high)}"
 
 
-def render_comparison(diffs: list[Difference], pages: int, other: str, console: Console) -> None:
+def render_comparison(
+    diffs: list[Difference], pages: int, other: str, console: Console, changed: list[dict[str, str]] | None = None
+) -> None:
     """Each figure of this run against another on the pages both scored, with the 95% interval of the
-    difference (paired over pages) and whether it is a clear change."""
+    difference (paired over pages) and whether it is a clear change; then the pages whose fate changed
+    by verdict (newly kept DROP pages and newly rejected KEEP pages are the ones to read)."""
     table = Table(title=f"against {other}, on the {pages} labelled pages both runs scored", title_justify="left")
     for col in ("figure", "this run", "other run", "difference", "95% interval", ""):
         table.add_column(col)
@@ -69,6 +72,13 @@ def render_comparison(diffs: list[Difference], pages: int, other: str, console: 
         span = "-" if math.isnan(d.low) else f"{d.low:+.3f} – {d.high:+.3f}"
         table.add_row(d.figure, _fmt(d.this), _fmt(d.other), f"{d.this - d.other:+.3f}", span, shown)
     console.print(table)
+    if changed:
+        counts: dict[tuple[str, str], int] = {}
+        for c in changed:
+            key = ("newly kept" if c["this"] == "kept" else "newly rejected", c["verdict"])
+            counts[key] = counts.get(key, 0) + 1
+        parts = [f"{what} {verdict} {n}" for (what, verdict), n in sorted(counts.items())]
+        console.print(f"pages whose fate changed ({len(changed)}, listed in eval.json): " + ", ".join(parts))
 
 
 def render_counter(console: Console, title: str, rows: list[tuple[Any, ...]], columns: tuple[str, ...]) -> None:
@@ -146,6 +156,15 @@ def write_html(path: Path, scores: Scores, results: list[PageResult], summary: d
                 f"<td>{d['difference']:+.3f}</td><td>{lo:+.3f} – {hi:+.3f}</td><td>{esc(d['verdict'])}</td></tr>"
             )
         out.append("</table>")
+        changed = against.get("changed_fate", [])
+        if changed:
+            out.append(f"<h3>Pages whose fate changed ({len(changed)})</h3><ul>")
+            for c in changed:
+                out.append(
+                    f"<li><a href='#{esc(c['id'])}'>{esc(c['id'])}</a> {c['verdict']}: "
+                    f"{esc(c['this'])} (other run: {esc(c['other'])})</li>"
+                )
+            out.append("</ul>")
     out.append(
         "<p class=legend><span class=kC>kept content</span><span class=kB>kept boilerplate</span>"
         "<span class=kN>kept neutral</span><span class=rC>removed content</span>"
