@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,3 +97,26 @@ def test_pages_whose_fate_changed_are_listed_with_both_outcomes() -> None:
     assert flips(after, before) == [
         {"id": kept.page.id, "verdict": kept.page.verdict, "this": "rules:doc.page_model", "other": "kept"}
     ]
+
+
+def test_the_html_shows_intervals_the_comparison_and_the_pages_that_changed(tmp_path: Path) -> None:
+    from cleaning.evaluation.views import write_html
+
+    before, after = pages(20, seed=7), pages(20, seed=7, drop_content=0.5)
+    kept = next(r for r in after if r.is_kept)
+    kept.status, kept.reason, kept.kept = "rejected", "quality.noise", [False] * len(kept.kept)
+    diffs, common = compare(after, before)
+    summary = {
+        "run": "new",
+        "intervals_95": {k: list(v) for k, v in intervals(after).items()},
+        "against": {
+            "run": "old",
+            "pages": common,
+            "figures": {d.figure: d.as_dict() for d in diffs},
+            "changed_fate": flips(after, before),
+        },
+    }
+    write_html(tmp_path / "e.html", score(after), after, summary)
+    html = (tmp_path / "e.html").read_text(encoding="utf-8")
+    assert "95% interval" in html and "Against old (20 pages both scored)" in html
+    assert f"<a href='#{kept.page.id}'>{kept.page.id}</a> {kept.page.verdict}: quality.noise (other run: kept)" in html
