@@ -291,3 +291,17 @@ def test_a_rule_applied_after_the_model_removes_its_own_lines_and_changes_no_dec
     assert [lines[j] for j in fired] == dates, "on the clean page the dates are kept by all else"
     only_dates = Rules(RulesConfig()).process([Doc("d", "2023年6月6日\n2023年6月7日")])
     assert [r.reason for r in only_dates.rejected] == ["rules.all_lines_removed"]
+
+
+def test_a_quoted_piece_of_a_sentence_is_no_breadcrumb_item() -> None:
+    """A forum reply quotes with `> ` and wraps its sentences into short lines: a quoted piece with a
+    sentence's grammar, and the poster's own wrapped line next to it, are no breadcrumb items. A
+    breadcrumb's `> item` and the item before it still go."""
+    from cleaning.rules.engine import separator_trails
+
+    reply = ["それならメモリを減らしてみたら", "> 設定を変えてもメニューが出ないので", "困っています。"]
+    assert separator_trails(reply, ">»›→/|-・", ">»›→", 40) == []
+    quoted = ["> 画面を何度タップしても", "と書かれていますが、うちでは", "> 動きません"]
+    assert separator_trails(quoted, ">»›→/|-・", ">»›→", 40) == []
+    crumb = ["イベント情報", "> プール開き", "夏のプールが今年も始まりました。"]
+    assert separator_trails(crumb, ">»›→/|-・", ">»›→", 40) == [1, 0]

@@ -493,16 +493,36 @@ def short_runs(lines: list[str], min_run: int, max_chars: int) -> list[int]:
 def separator_trails(lines: list[str], separators: str, lead_separators: str, max_chars: int) -> list[int]:
     """Breadcrumbs written one item per line: a line that is only a separator (`>`), or an arrow-like
     separator, a space and a short item (`> 審議会`), removes itself and the short items around it.
-    Bullets such as `- 砂糖 大さじ1` are not trails: `-` only counts on a line of its own."""
+    Bullets such as `- 砂糖 大さじ1` are not trails: `-` only counts on a line of its own. A forum reply
+    quoting with `> ` wraps sentences: a `> ` line within two lines of a quoted sentence (a quoted line
+    too long for an item or with a sentence's grammar) is a quote, and a neighbour with a sentence's
+    grammar is no item, so the poster's own lines around a quote stay."""
     hits: list[int] = []
     starts = separators + lead_separators
     for i, s in enumerate(lines):
         if not s or s[0] not in starts:  # the fast path: almost no line starts with a separator
             continue
         lone = len(s) == 1 and s in separators
-        lead = len(s) > 2 and s[0] in lead_separators and s[1] == " " and _is_menu_like(s, max_chars)
+        lead = (
+            len(s) > 2
+            and s[0] in lead_separators
+            and s[1] == " "
+            and _is_menu_like(s, max_chars)
+            and not _near_quoted_sentence(lines, i, max_chars)
+        )
         if not (lone or lead):
             continue
         hits.append(i)
-        hits.extend(j for j in (i - 1, i + 1) if 0 <= j < len(lines) and _is_menu_like(lines[j], max_chars))
+        hits.extend(j for j in (i - 1, i + 1) if 0 <= j < len(lines) and _is_trail_item(lines[j], max_chars))
     return hits
+
+
+def _near_quoted_sentence(lines: list[str], i: int, max_chars: int) -> bool:
+    for s in lines[max(0, i - 2) : i + 3]:
+        if s.startswith("> ") and (len(s) > max_chars or not _is_menu_like(s, max_chars) or is_wrapped_prose(s[2:])):
+            return True
+    return False
+
+
+def _is_trail_item(s: str, max_chars: int) -> bool:
+    return _is_menu_like(s, max_chars) and not is_wrapped_prose(s)
