@@ -518,10 +518,12 @@ def separator_trails(lines: list[str], separators: str, lead_separators: str, ma
 
 
 def _near_quoted_sentence(lines: list[str], i: int, max_chars: int) -> bool:
-    for s in lines[max(0, i - 2) : i + 3]:
-        if s.startswith("> ") and (len(s) > max_chars or not _is_menu_like(s, max_chars) or is_wrapped_prose(s[2:])):
-            return True
-    return False
+    """A `> ` line within two lines of line i is too long for an item, ends like a sentence or has
+    a sentence's grammar: line i is part of a forum quote."""
+    return any(
+        s.startswith("> ") and (not _is_menu_like(s, max_chars) or is_wrapped_prose(s[2:]))
+        for s in lines[max(0, i - 2) : i + 3]
+    )
 
 
 def _is_trail_item(s: str, max_chars: int) -> bool:
