@@ -39,6 +39,16 @@ def test_missing_input_fails_fast(tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
 
 
+def test_loading_the_stages_leaves_scikit_learn_and_scipy_sparse_unimported() -> None:
+    """Every command that reads a pipeline, and every Ray worker, loads all stages; scikit-learn and
+    SciPy took 2 of its 3 seconds, before even a one-line error. Only training and fitting need them."""
+    heavy = "{'sklearn', 'scipy.sparse', 'scipy.stats'}"  # numba imports scipy's package itself, which is cheap
+    code = f"import sys, cleaning.stages; print(sorted(set(sys.modules) & {heavy}))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [

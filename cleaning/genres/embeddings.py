@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from cleaning.childprocess import call, check_saved
 from cleaning.errors import CleaningError
@@ -158,6 +157,8 @@ class Embedder:
 
     def embed(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Vectors (n × dim, float32, rows L2-normalised) and the count of known tokens per text."""
+        import scipy.sparse as sp  # here, not at the top: every process that loads the stages imports this module
+
         keys, owner = self._token_keys(texts)
         if self._row is not None:  # one table lookup per token
             pos = self._row[keys.astype(np.int64)]

@@ -12,12 +12,15 @@ from __future__ import annotations
 import itertools
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from cleaning.errors import CleaningError
 from cleaning.fasttext_input import load_pieces
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 BITS = 15  # bigram buckets: 2^bits columns after the unigram ones (bench/results/genres-eval-*.md)
 _MIX = 16411  # bigram (a, b) -> bucket ((a · _MIX + b) · _GOLDEN) mod 2^bits
@@ -28,6 +31,8 @@ class Counts:
     """Unigram and bigram-bucket count matrices of a batch of texts (rows = texts)."""
 
     def __init__(self, pieces: object, texts: list[str], bits: int = BITS) -> None:
+        import scipy.sparse as sp  # here, not at the top: every process that loads the stages imports this module
+
         flat_texts = [" ".join(unicodedata.normalize("NFKC", t).split()) for t in texts]  # as the training sample
         ids = pieces.encode(flat_texts, out_type=int)  # type: ignore[attr-defined]
         n, vocab = len(ids), pieces.get_piece_size()  # type: ignore[attr-defined]
@@ -61,6 +66,7 @@ class Counts:
 
 def fit(pieces_model: Path, sample: Path, out: Path, dim: int, seed: int, bits: int = BITS) -> dict[str, int]:
     """Fit idf and the SVD directions on a sample (one document per line); saves `out` (.npz)."""
+    import scipy.sparse as sp
     from sklearn.decomposition import TruncatedSVD
     from sklearn.preprocessing import normalize
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold
 
 from cleaning.quality import model as qm
 from cleaning.quality.annotations import Annotation, CheckReport
@@ -55,6 +54,8 @@ def _fasttext(docs: list[TrainDoc], s: Settings) -> Any:
 
 
 def _folds(docs: list[TrainDoc], k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import StratifiedGroupKFold  # here: scikit-learn takes 1.7 s to import
+
     y = np.array([d.label == "noise" for d in docs])
     groups = [d.group for d in docs]
     k = max(2, min(k, int(y.sum()), int((~y).sum())))
