@@ -125,7 +125,12 @@ class RulesEngine:
     ) -> list[str | None]:
         """Rule ids of the lines the rules (not the line model) remove; `site`: the lines' site share
         and the site's page count (`LineStats.site_share`) when the caller has them."""
-        stripped = [line.strip() for line in lines]
+        return self._classify_stripped([line.strip() for line in lines], host, site)
+
+    def _classify_stripped(
+        self, stripped: list[str], host: str | None, site: tuple[np.ndarray, float] | None
+    ) -> list[str | None]:
+        """`classify` of lines already stripped (a batch strips every line once)."""
         known = self._memo.get
         removed = [known(s, _UNSEEN) for s in stripped]  # one dict lookup per line: most lines recur
         for i, rule in enumerate(removed):
@@ -187,7 +192,7 @@ class RulesEngine:
         corpus = self.stats.lookup(docs_lines, scanned.hashes, scanned.templates, scanned.has_template)
         pages = np.rint(np.expm1(corpus["site_pages"]))
         removed = [
-            self.classify(
+            self._classify_stripped(
                 d.lines,
                 d.host,
                 (corpus["site_share"][bounds[i] : bounds[i + 1]], pages[bounds[i]] if sizes[i] else 0.0),
