@@ -172,6 +172,8 @@ def test_prose_wrapped_over_short_lines_counts_as_prose_on_a_page_of_menus() -> 
         "それまでに車をきれいにしておきたいと思っています",
         "温泉のあとは海沿いの道をドライブして、",
         "夕日を見ながら帰ってくるつもりです",
+        "子どもたちも今から楽しみにしていて、",
+        "毎日のように旅行の話をしています",
     ]
     analysis = engine.analyse("\n".join(menu * 7 + post), None, all_verdicts=True)
     little = next(v for v in analysis.verdicts if v.rule.id == "doc.little_content")
