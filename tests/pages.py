@@ -16,7 +16,8 @@ PROSE = [a + b for a in PARTS["openings"] for b in PARTS["continuations"]]
 
 
 def crawl_page(rng: random.Random, site: int, page: int, prose: list[str]) -> tuple[list[str], str, str]:
-    """One page: lines, their labels (C/B/N) and the verdict. No prose means a DROP navigation shell."""
+    """One page: lines, their labels (C/B/N) and the verdict by its prose characters, as the guidelines
+    give it. No prose means a DROP navigation shell."""
     lines: list[tuple[str, str]] = [(f"山中工務店{site} | 施工事例{page}", "N")]
     lines += [(item, "B") for item in PARTS["nav"]]
     lines.append((rng.choice(PARTS["breadcrumbs"]), "B"))
@@ -27,7 +28,8 @@ def crawl_page(rng: random.Random, site: int, page: int, prose: list[str]) -> tu
     lines.append((rng.choice(PARTS["related_header"]), "B"))
     lines += [(t, "B") for t in rng.sample(PARTS["related"], 4)]
     lines += [(f, "B") for f in PARTS["footer"]]
-    verdict = "KEEP" if sum(len(p) for p in prose) >= 200 else "DROP"
+    chars = sum(len(p) for p in prose)  # the guidelines: under ~150 DROP, 150-250 BORDER
+    verdict = "KEEP" if chars >= 250 else "BORDER" if chars >= 150 else "DROP"
     return [t for t, _ in lines], "".join(lab for _, lab in lines), verdict
 
 

@@ -156,8 +156,10 @@ def test_cli_compares_with_a_run_before_a_change(scored_run: tuple[Path, Path, P
     assert figures["content_recall"]["verdict"] != "worse", figures["content_recall"]
     html = (tmp_path / "e" / "eval.html").read_text(encoding="utf-8")
     assert "95% interval" in html and f"Against {before}" in html
-    # the menus change lines, not which pages are kept: no page changed fate
-    assert data["against"]["changed_fate"] == []
+    # without its menus a shell around a short text is mostly boilerplate, so doc.little_content
+    # rejects it; no KEEP page changes fate
+    changed = data["against"]["changed_fate"]
+    assert changed and all(c["verdict"] != "KEEP" and c["this"] == "rules:doc.little_content" for c in changed), changed
 
 
 def test_duplicates_are_left_out_and_unmatched_text_counts_against_purity() -> None:

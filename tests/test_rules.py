@@ -174,11 +174,14 @@ def test_prose_wrapped_over_short_lines_counts_as_prose_on_a_page_of_menus() -> 
         "夕日を見ながら帰ってくるつもりです",
         "子どもたちも今から楽しみにしていて、",
         "毎日のように旅行の話をしています",
+        "宿は昔ながらの小さな旅館にしたので、",
+        "部屋からの眺めも楽しみのひとつです",
+        "おみやげは何にしようか迷っています",
     ]
-    analysis = engine.analyse("\n".join(menu * 7 + post), None, all_verdicts=True)
+    analysis = engine.analyse("\n".join(menu * 9 + post), None, all_verdicts=True)
     little = next(v for v in analysis.verdicts if v.rule.id == "doc.little_content")
     assert analysis.page["boilerplate_share"] >= 0.5 and not little.failed, analysis.page
-    caption = engine.analyse("\n".join([*menu * 7, "写真はイメージです"]), None, all_verdicts=True)
+    caption = engine.analyse("\n".join([*menu * 9, "写真はイメージです"]), None, all_verdicts=True)
     assert any(v.rule.id == "doc.little_content" and v.failed for v in caption.verdicts), caption.page
 
 
