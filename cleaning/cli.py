@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -375,6 +376,33 @@ def annotations_check(
     )
     if errors:
         raise typer.Exit(1)
+
+
+@annotations_app.command(
+    "agree",
+    epilog="Example: cleaning annotations agree annotations/heldout annotations/second-reading --run out/crawl",
+)
+def annotations_agree(
+    first: Annotated[Path, typer.Argument(help="the reference labelling: page label file or folder (JSONL)")],
+    second: Annotated[Path, typer.Argument(help="another labelling of (some of) the same pages")],
+    run: Annotated[
+        Optional[Path], typer.Option(help="a finished run that read the pages (for records without text)")
+    ] = None,
+    out: Annotated[Optional[Path], typer.Option(help="also write the comparison as JSON here")] = None,
+) -> None:
+    """How far two labellings of the same pages agree: verdicts and line labels side by side, Cohen's
+    kappa, and the five figures the second scores as a cleaner against the first - the most any cleaner
+    can be expected to score against these labels."""
+    from cleaning.evaluation.agreement import compare_labellings
+    from cleaning.evaluation.views import render_agreement
+
+    result = compare_labellings([first], [second], run)
+    if not result.pages:
+        raise CleaningError(f"no page is labelled in both {first} and {second}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result.as_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    render_agreement(result, str(first), str(second), _out())
 
 
 @annotations_app.command(

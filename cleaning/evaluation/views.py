@@ -234,3 +234,44 @@ def render_findings(results: list[PageResult], console: Console, top: int) -> No
     render_counter(
         console, "most frequent boilerplate lines kept", [(t, n) for t, n in texts.most_common(top)], ("line", "times")
     )
+
+
+def render_agreement(result: Any, first: str, second: str, console: Console) -> None:
+    """Two labellings of the same pages: verdicts and line labels side by side, how far they agree
+    beyond chance, and the figures the second reading scores as a cleaner against the first (beside
+    the run's, when there is one)."""
+    from cleaning.pagelabels import LINE_LABELS, VERDICTS
+
+    console.print(
+        f"{result.pages} pages labelled in both (first: {first}; second: {second}); "
+        f"{result.only_first} only in the first, {result.only_second} only in the second"
+    )
+    for page_id in result.mismatched:
+        note = "the two records have different line counts (left out)"
+        console.print(f"[yellow]warning[/yellow] page {escape(page_id)}: {note}")
+    for title, counts, keys, kappa in (
+        ("page verdicts, in pages", result.verdicts, VERDICTS, result.verdict_kappa),
+        ("line labels, in characters", result.line_chars, tuple(LINE_LABELS), result.line_kappa),
+    ):
+        console.print(f"{title} (rows: first, columns: second); Cohen's kappa {_fmt(kappa)}")
+        table = Table()
+        table.add_column("")
+        for key in keys:
+            table.add_column(key, justify="right")
+        for a in keys:
+            table.add_row(a, *(f"{counts.get((a, b), 0):,}" for b in keys))
+        console.print(table)
+    console.print(f"characters labelled alike: {_fmt(result.line_agreement)}")
+    console.print("scored against the first labelling (the second reading as a cleaner: the ceiling of these labels)")
+    table = Table()
+    table.add_column("figure")
+    for name in result.scored:
+        table.add_column(name.replace("second reading", "second"))
+    table.add_column("target")
+    for key, _, op in FIGURES:
+        cells = []
+        for scores, spans in result.scored.values():
+            value = getattr(scores, key)
+            cells.append(_fmt(value) + (f" [{_span(*spans[key])}]" if key in spans else ""))
+        table.add_row(key.replace("_", " "), *cells, f"{op} {TARGETS[key]:g}")
+    console.print(table)
