@@ -139,9 +139,9 @@ def agreement(first: list[PageLabel], second: list[PageLabel], normalize: Normal
 
 
 def compare_labellings(first: list[Path], second: list[Path], run: Path | None = None) -> Agreement:
-    """`cleaning annotations agree`: load both labellings, fill in the text of reference records from
-    `run` (the pages as that run read them, normalised as it normalised them; without a run, records
-    must carry their text and lines are weighed by the normalize stage's defaults)."""
+    """`cleaning annotations agree`: load both labellings and fill in the text of reference records,
+    from `run` (the pages as that run read them, normalised as it normalised them) or else from the
+    crawl file a record names as its `source` (lines weighed by the normalize stage's defaults)."""
     from cleaning.evaluation.evaluate import load_labels, run_normalizer
     from cleaning.evaluation.runread import open_run, raw_records, rebuild_stages
     from cleaning.pagelabels import resolve_texts
@@ -158,8 +158,8 @@ def compare_labellings(first: list[Path], second: list[Path], run: Path | None =
         normalize = run_normalizer(rebuild_stages(view, ("normalize",)))
     else:
         normalize = Normalize(NormalizeConfig()).lines
-    problems += resolve_texts(pages_a, texts_from_sources(pages_a + pages_b))
-    problems += resolve_texts(pages_b, texts_from_sources(pages_b))
+    texts = texts_from_sources(pages_a + pages_b)  # by id: either record's source serves both
+    problems += resolve_texts(pages_a, texts) + resolve_texts(pages_b, texts)
     if problems:
         raise CleaningError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
     both = {p.id for p in pages_b}
