@@ -12,9 +12,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cleaning.evaluation.agreement import Agreement
 from cleaning.evaluation.align import PageResult
 from cleaning.evaluation.intervals import Difference
 from cleaning.evaluation.score import TARGETS, Scores
+from cleaning.pagelabels import LINE_LABELS, VERDICTS
 
 FIGURES = [
     ("purity", "purity: kept characters that are wanted", ">="),
@@ -236,12 +238,10 @@ def render_findings(results: list[PageResult], console: Console, top: int) -> No
     )
 
 
-def render_agreement(result: Any, first: str, second: str, console: Console) -> None:
+def render_agreement(result: Agreement, first: str, second: str, console: Console) -> None:
     """Two labellings of the same pages: verdicts and line labels side by side, how far they agree
     beyond chance, and the figures the second reading scores as a cleaner against the first (beside
     the run's, when there is one)."""
-    from cleaning.pagelabels import LINE_LABELS, VERDICTS
-
     console.print(
         f"{result.pages} pages labelled in both (first: {first}; second: {second}); "
         f"{result.only_first} only in the first, {result.only_second} only in the second"
