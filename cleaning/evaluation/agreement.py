@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cleaning.errors import CleaningError
-from cleaning.evaluation.align import Normalizer, PageResult, normalized_pieces
+from cleaning.evaluation.align import Normalizer, PageResult, line_chars, normalized_pieces
 from cleaning.evaluation.intervals import intervals
 from cleaning.evaluation.score import Scores, score
 from cleaning.pagelabels import PageLabel
@@ -79,11 +79,6 @@ def cohen_kappa(confusion: Counter[tuple[str, str]]) -> float:
     return float(cohen_kappa_score(first, second, sample_weight=weights))
 
 
-def line_chars(page: PageLabel, normalize: Normalizer) -> list[int]:
-    """Characters of each raw line after normalisation, as the figures weigh them."""
-    return [sum(len(p) for p in ps) for ps in normalized_pieces(page.lines(), normalize)]
-
-
 def as_cleaner(
     first: list[PageLabel],
     second: dict[str, PageLabel],
@@ -116,7 +111,7 @@ def agreement(first: list[PageLabel], second: list[PageLabel], normalize: Normal
             mismatched.append(page.id)
             continue
         common.append(page)
-    chars = {p.id: line_chars(p, normalize) for p in common}
+    chars = {p.id: line_chars(normalized_pieces(p.lines(), normalize)) for p in common}
     verdicts: Counter[tuple[str, str]] = Counter()
     lines: Counter[tuple[str, str]] = Counter()
     for page in common:
@@ -182,7 +177,7 @@ def compare_labellings(first: list[Path], second: list[Path], run: Path | None =
 def texts_from_sources(pages: list[PageLabel]) -> dict[str, str]:
     """The raw text of reference records that name the crawl file they come from (`source`, relative to
     the working folder or to the label file), read from it."""
-    from cleaning.readers import ReaderConfig, read_records
+    from cleaning.readers import BadRecord, ReaderConfig, read_records
 
     wanted: dict[Path, set[str]] = {}
     for page in pages:
@@ -196,6 +191,6 @@ def texts_from_sources(pages: list[PageLabel]) -> dict[str, str]:
     texts: dict[str, str] = {}
     for path, ids in wanted.items():
         for doc in read_records(path, path.name, ReaderConfig()):
-            if getattr(doc, "id", None) in ids:
+            if not isinstance(doc, BadRecord) and doc.id in ids:
                 texts[doc.id] = doc.text
     return texts

@@ -40,6 +40,11 @@ def normalized_pieces(raw_lines: list[str], normalize: Normalizer) -> list[list[
     return [normalize(line) for line in raw_lines]
 
 
+def line_chars(pieces: list[list[str]]) -> list[int]:
+    """Characters of each raw line after normalisation, as the figures weigh lines."""
+    return [sum(len(p) for p in ps) for ps in pieces]
+
+
 def align_page(
     page: PageLabel,
     fate: Fate | None,
@@ -49,7 +54,7 @@ def align_page(
 ) -> PageResult:
     raw = page.lines()
     pieces = normalized_pieces(raw, normalize)
-    chars = [sum(len(p) for p in ps) for ps in pieces]
+    chars = line_chars(pieces)
     n = len(raw)
     if fate is None:
         return PageResult(page, "missing", "", chars, [False] * n, [None] * n)
